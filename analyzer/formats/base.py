@@ -1,0 +1,166 @@
+"""The contract between export parsers and ingest.
+
+Each export layout has one module in this package with two functions:
+
+    sniff(path: Path, head: bytes) -> bool
+        True when the file looks like this layout. `head` is the first 64 KiB of
+        the file (raw bytes); cheap, no full parse.
+
+    parse(path: Path, *, owner: str | None = None) -> Parsed
+        Reads the whole file into movement rows (see MOVEMENT_COLUMNS). `owner`
+        overrides the account holder that the file names (CLI `--owner`).
+        Raises analyzer.errors.FormatError with a one-line message when the file's
+        structure cannot be read at all. Bad *rows* are not errors: they go into
+        `Parsed.rejects` with their line number and reason, and the good rows load.
+
+Parsers only restructure: values stay text. Ingest casts `ts` to TIMESTAMP and
+`amount` to DECIMAL(18,2) in DuckDB, set-wise, and turns rows that do not cast
+into rejects. A parser may reject a row itself when its structure is wrong
+(wrong column count, a line it cannot split).
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+# Every parser returns a DataFrame with exactly these columns. All are text
+# (Python str or None) except `line`, an int.
+MOVEMENT_COLUMNS: tuple[str, ...] = (
+    "line",  # 1-based physical line in the file (CSV/TXT) or sheet row (XLSX)
+    "txn_id",  # the export's own id (交易单号 / 交易订单号 / 交易号), trailing TAB stripped; None if absent or "/"
+    "match_id",  # an id the *other party's* export of the same movement also carries (WeChat 商户单号, Tenpay 交易单号); None if unknown
+    "packet_id",  # ties together the rows of one group red packet; None for everything else
+    "ts",  # 'YYYY-MM-DD HH:MM:SS', China local time as exported
+    "payer",  # account that paid (an id, nickname or merchant name as the export shows it); None if unknown
+    "payee",  # account that received; None if unknown (e.g. a group red packet seen from the sender's bill)
+    "payer_name",  # real/display name of the payer when the export gives one beside the id
+    "payee_name",  # real/display name of the payee when the export gives one beside the id
+    "amount",  # unsigned yuan as decimal text, e.g. '28.16' ('¥', ',', spaces removed; fen converted)
+    "direction",  # 'out' | 'in' | 'neutral': seen from the file owner's side
+    "kind",  # one of KINDS
+    "status",  # one of STATUSES
+    "channel",  # one of CHANNELS
+    "memo",  # 备注 / greeting / 商品 / transfer note; None if empty or "/"
+    "raw_type",  # the type text exactly as exported (交易类型, 交易分类, 备注1/交易用途类型 ...)
+    "raw_status",  # the status text exactly as exported
+    "refund_ref",  # for a refund row: txn_id or match_id of the original movement when the layout tells it
+    "raw",  # JSON object {column header: cell text} of the original row: nothing is lost
+)
+
+KINDS = (
+    "red_packet",
+    "group_red_packet",
+    "transfer",
+    "qr_payment",
+    "merchant",
+    "gift_card",
+    "refund",
+    "withdrawal",
+    "other",
+)
+STATUSES = (
+    "success",
+    "refunded",  # fully refunded / 已全额退款
+    "partly_refunded",  # 已退款(￥x) / 已退… with a remainder kept
+    "returned",  # transfer given back / 对方已退还 / expired
+    "pending",  # waiting for the other side
+    "failed",
+    "closed",  # 交易关闭
+    "other",
+)
+CHANNELS = ("wechat", "alipay", "tenpay", "bank", "other")
+DIRECTIONS = ("out", "in", "neutral")
+
+
+@dataclass
+class Reject:
+    """A row that could not be loaded: where it was, what it said, and why."""
+
+    line: int
+    raw: str
+    reason: str
+
+
+@dataclass
+class Parsed:
+    """What a parser read from one file."""
+
+    format: str  # layout id, e.g. "wechat_csv", "wechat_xlsx", "alipay_app_2023", "tenpay_27"
+    owner: str | None  # account holder's id as the file names it (nickname, Alipay account, 用户ID)
+    rows: pd.DataFrame  # columns MOVEMENT_COLUMNS
+    rejects: list[Reject] = field(default_factory=list)
+    rows_read: int = 0  # data rows seen = len(rows) + len(rejects)
+    owner_name: str | None = None  # real name of the holder when the file gives one
+    period_start: str | None = None  # export period from the preamble, as text
+    period_end: str | None = None
+
+
+def empty_rows() -> pd.DataFrame:
+    """An empty movements frame with the right columns."""
+    return pd.DataFrame({c: pd.Series(dtype="int64" if c == "line" else "object") for c in MOVEMENT_COLUMNS})
+
+
+def frame(records: list[dict]) -> pd.DataFrame:
+    """Build a movements frame from dicts; missing keys become None."""
+    if not records:
+        return empty_rows()
+    df = pd.DataFrame.from_records(records)
+    for c in MOVEMENT_COLUMNS:
+        if c not in df.columns:
+            df[c] = None
+    df = df[list(MOVEMENT_COLUMNS)]
+    df["line"] = df["line"].astype("int64")
+    return df
+
+
+def decode_bytes(data: bytes) -> tuple[str, str]:
+    """Decode export bytes: UTF-8 (with or without BOM), else GB18030 (a superset of GBK),
+    else UTF-16 when a BOM says so. Returns (text, encoding name).
+
+    Raises UnicodeDecodeError when none fits.
+    """
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16"), "utf-16"
+    try:
+        return data.decode("utf-8-sig"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    return data.decode("gb18030"), "gbk"
+
+
+def clean_cell(value: object) -> str | None:
+    """Trim a cell: spaces, TABs (WeChat and Alipay pad ids with a TAB), NBSP, zero-width
+    characters and BOMs. Empty, "/" and "-" become None."""
+    if value is None:
+        return None
+    s = str(value)
+    s = s.replace("\ufeff", "").replace("\u200b", "").replace("\xa0", " ").strip(" \t\r\n")
+    if s in ("", "/"):
+        return None
+    return s
+
+
+def normalize_account(value: str | None) -> str | None:
+    """The form under which account names are compared: NFKC (full-width to half-width),
+    no whitespace at all, case kept. None stays None."""
+    if value is None:
+        return None
+    s = unicodedata.normalize("NFKC", value)
+    s = "".join(s.split())
+    return s or None
+
+
+def raw_json(headers: list[str], cells: list[object]) -> str:
+    """The original row as a JSON object, headers to cell text, for provenance."""
+    out = {}
+    for i, h in enumerate(headers):
+        key = h if h not in out else f"{h}#{i + 1}"  # duplicated headers (Tenpay) keep both
+        out[key] = "" if i >= len(cells) or cells[i] is None else str(cells[i])
+    for j in range(len(headers), len(cells)):
+        out[f"#{j + 1}"] = "" if cells[j] is None else str(cells[j])
+    return json.dumps(out, ensure_ascii=False)
