@@ -1,0 +1,171 @@
+"""The case database: schema, versioned migrations, and opening a connection.
+
+Every table is created by the tool. `meta.schema_version` records which migrations a
+case has had, so that later releases can bring an old case up to date on open.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from analyzer import __version__
+from analyzer.errors import CaseBusyError, RpaError
+
+# Each entry upgrades the schema by one version. Never edit a released migration:
+# append a new one. The list index + 1 is the version the migration produces.
+MIGRATIONS: list[str] = [
+    # 1: the foundation
+    """
+    CREATE TABLE meta (
+        key VARCHAR PRIMARY KEY,
+        value VARCHAR
+    );
+    CREATE TABLE sources (
+        source_id INTEGER PRIMARY KEY,
+        path VARCHAR NOT NULL,          -- as given on the command line, made absolute
+        name VARCHAR NOT NULL,          -- file name, readable (GBK folder names decoded)
+        sha256 VARCHAR NOT NULL,
+        size BIGINT NOT NULL,
+        format VARCHAR NOT NULL,        -- detected (or --format) layout id
+        encoding VARCHAR,
+        owner VARCHAR,                  -- account holder as the file names it
+        owner_name VARCHAR,             -- real name when the file gives one
+        period_start VARCHAR,           -- export period stated in the file
+        period_end VARCHAR,
+        rows_read BIGINT NOT NULL,
+        rows_loaded BIGINT NOT NULL,
+        rows_duplicate BIGINT NOT NULL,
+        rows_rejected BIGINT NOT NULL,
+        first_ts TIMESTAMP,
+        last_ts TIMESTAMP,
+        ingested_at TIMESTAMP NOT NULL,
+        rpa_version VARCHAR NOT NULL
+    );
+    CREATE TABLE transactions (
+        id BIGINT PRIMARY KEY,          -- rpa's own row id
+        txn_id VARCHAR,                 -- the export's own id (交易单号 ...)
+        match_id VARCHAR,               -- id the other party's export also carries
+        packet_id VARCHAR,              -- ties the rows of one group red packet
+        ts TIMESTAMP NOT NULL,          -- China local time as exported
+        payer VARCHAR,
+        payee VARCHAR,
+        payer_name VARCHAR,
+        payee_name VARCHAR,
+        amount DECIMAL(18,2) NOT NULL,  -- yuan, unsigned
+        kind VARCHAR NOT NULL,
+        status VARCHAR NOT NULL,
+        channel VARCHAR NOT NULL,
+        memo VARCHAR,
+        raw_type VARCHAR,
+        raw_status VARCHAR,
+        refund_ref VARCHAR,             -- id of the original, as the refund row names it
+        refund_of BIGINT,               -- transactions.id of the original, when linked
+        seen_by_payer BOOLEAN NOT NULL, -- the payer's own export shows this movement
+        seen_by_payee BOOLEAN NOT NULL, -- the payee's own export shows this movement
+        source_id INTEGER NOT NULL,     -- where it was first read
+        line BIGINT NOT NULL,
+        raw VARCHAR                     -- original cells as JSON
+    );
+    CREATE TABLE duplicates (
+        source_id INTEGER NOT NULL,     -- the file whose row was a duplicate
+        line BIGINT NOT NULL,
+        transaction_id BIGINT NOT NULL, -- the stored movement it matched
+        matched_on VARCHAR NOT NULL,    -- 'same row', 'shared id', 'parties+amount+time'
+        raw VARCHAR
+    );
+    CREATE TABLE rejects (
+        source_id INTEGER NOT NULL,
+        line BIGINT NOT NULL,
+        raw VARCHAR,
+        reason VARCHAR NOT NULL
+    );
+    CREATE TABLE persons (
+        person_id VARCHAR PRIMARY KEY,
+        name VARCHAR,
+        party_member BOOLEAN NOT NULL,
+        official BOOLEAN NOT NULL,
+        org_unit VARCHAR,
+        position VARCHAR,
+        rank INTEGER,
+        extra VARCHAR                   -- extra roster columns as JSON
+    );
+    CREATE TABLE person_accounts (
+        person_id VARCHAR NOT NULL,
+        alias VARCHAR NOT NULL,         -- as written in the roster
+        norm VARCHAR NOT NULL           -- normalised form used to match
+    );
+    CREATE TABLE accounts (
+        account VARCHAR PRIMARY KEY,    -- an account or name exactly as exports show it
+        norm VARCHAR NOT NULL,
+        person_id VARCHAR               -- resolved through person_accounts, else NULL
+    );
+    CREATE TABLE relations (
+        person_id VARCHAR NOT NULL,
+        other_id VARCHAR NOT NULL,
+        relation VARCHAR NOT NULL,      -- subordinate | service_object | family | colleague
+        extra VARCHAR
+    );
+    -- Movements with both parties resolved to persons where the roster allows.
+    CREATE VIEW movements AS
+    SELECT t.*,
+           coalesce(pa.person_id, pn.person_id) AS payer_person,
+           coalesce(qa.person_id, qn.person_id) AS payee_person
+    FROM transactions t
+    LEFT JOIN accounts pa ON pa.account = t.payer
+    LEFT JOIN accounts pn ON pn.account = t.payer_name
+    LEFT JOIN accounts qa ON qa.account = t.payee
+    LEFT JOIN accounts qn ON qn.account = t.payee_name;
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+DB_NAME = "rpa.duckdb"
+
+
+def schema_version(con: duckdb.DuckDBPyConnection) -> int:
+    """The schema version of an open case, 0 for an empty database."""
+    has_meta = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'"
+    ).fetchone()[0]
+    if not has_meta:
+        return 0
+    row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> int:
+    """Bring the schema up to SCHEMA_VERSION, one migration per transaction.
+
+    Returns the number of migrations applied. Refuses a case made by a newer rpa.
+    """
+    current = schema_version(con)
+    if current > SCHEMA_VERSION:
+        raise RpaError(
+            f"this case has schema version {current}, newer than this rpa understands "
+            f"({SCHEMA_VERSION}): upgrade rpa"
+        )
+    for version in range(current + 1, SCHEMA_VERSION + 1):
+        con.execute("BEGIN")
+        con.execute(MIGRATIONS[version - 1])
+        con.execute(
+            "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?), ('rpa_version', ?)",
+            [str(version), __version__],
+        )
+        con.execute("COMMIT")
+    return SCHEMA_VERSION - current
+
+
+def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open a case database. A lock held by another process becomes CaseBusyError."""
+    try:
+        return duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise CaseBusyError(
+                f"the case {path.parent} is busy: another rpa process is using it; try again when it ends"
+            ) from None
+        raise RpaError(f"cannot open {path}: {exc}") from None
+    except duckdb.Error as exc:
+        raise RpaError(f"cannot open {path}: {str(exc).splitlines()[0]}") from None
