@@ -43,27 +43,30 @@ MIGRATIONS: list[str] = [
         ingested_at TIMESTAMP NOT NULL,
         rpa_version VARCHAR NOT NULL
     );
+    -- Columns that a valid movement always has (ts, amount, kind, status, channel,
+    -- seen_by_*) carry no NOT NULL: a file is bulk-inserted, then its invalid rows are
+    -- moved to `rejects` inside the same transaction (ingest._reject_invalid).
     CREATE TABLE transactions (
-        id BIGINT PRIMARY KEY,          -- rpa's own row id
+        id BIGINT NOT NULL,             -- rpa's own row id (unique; no index: it slows bulk loads)
         txn_id VARCHAR,                 -- the export's own id (交易单号 ...)
         match_id VARCHAR,               -- id the other party's export also carries
         packet_id VARCHAR,              -- ties the rows of one group red packet
-        ts TIMESTAMP NOT NULL,          -- China local time as exported
+        ts TIMESTAMP,          -- China local time as exported
         payer VARCHAR,
         payee VARCHAR,
         payer_name VARCHAR,
         payee_name VARCHAR,
-        amount DECIMAL(18,2) NOT NULL,  -- yuan, unsigned
-        kind VARCHAR NOT NULL,
-        status VARCHAR NOT NULL,
-        channel VARCHAR NOT NULL,
+        amount DECIMAL(18,2),  -- yuan, unsigned
+        kind VARCHAR,
+        status VARCHAR,
+        channel VARCHAR,
         memo VARCHAR,
         raw_type VARCHAR,
         raw_status VARCHAR,
         refund_ref VARCHAR,             -- id of the original, as the refund row names it
         refund_of BIGINT,               -- transactions.id of the original, when linked
-        seen_by_payer BOOLEAN NOT NULL, -- the payer's own export shows this movement
-        seen_by_payee BOOLEAN NOT NULL, -- the payee's own export shows this movement
+        seen_by_payer BOOLEAN, -- the payer's own export shows this movement
+        seen_by_payee BOOLEAN, -- the payee's own export shows this movement
         source_id INTEGER NOT NULL,     -- where it was first read
         line BIGINT NOT NULL,
         raw VARCHAR                     -- original cells as JSON

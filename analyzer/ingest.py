@@ -187,13 +187,16 @@ def ingest_file(
         con.execute("ROLLBACK")
         raise
     finally:
-        for table in ("stage", "typed", "valid", "cand", "old", "matched", "fresh"):
+        for table in ("stage", "typed", "cand", "old", "matched"):
             con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 def _load(con, path, name, head, fmt, module, owner, sha, size) -> FileResult:
+    source_id = con.execute("SELECT coalesce(max(source_id), 0) + 1 FROM sources").fetchone()[0]
+    base_id = con.execute("SELECT coalesce(max(id), 0) FROM transactions").fetchone()[0]
     if fmt == "canonical":
-        rows_read, parse_rejects = canonical.load_stage(con, path, head)
+        # Straight from DuckDB's reader into the table: no copy in between.
+        rows_read, parse_rejects = canonical.load_into(con, path, head, source_id, base_id)
         parsed = Parsed(format="canonical_parquet" if canonical.is_parquet(head) else "canonical_csv", owner=owner, rows=None)
         encoding = None if canonical.is_parquet(head) else "utf-8"
     else:
@@ -205,23 +208,24 @@ def _load(con, path, name, head, fmt, module, owner, sha, size) -> FileResult:
             raise FormatError(f"{name}: cannot be read as {fmt} ({type(exc).__name__}: {str(exc)[:120]})") from None
         if parsed.owner is None and fmt in ("wechat", "alipay") and len(parsed.rows):
             raise FormatError(f"{name}: the file does not name its account holder; pass --owner NAME")
-        _type_rows(con, parsed.rows)
+        _insert_parsed(con, parsed.rows, source_id, base_id)
         rows_read = parsed.rows_read or (len(parsed.rows) + len(parsed.rejects))
         parse_rejects = [(r.line, r.raw, r.reason) for r in parsed.rejects]
         encoding = getattr(parsed, "encoding", None)
 
-    source_id = con.execute("SELECT coalesce(max(source_id), 0) + 1 FROM sources").fetchone()[0]
-    _validate(con, source_id, parse_rejects)
-    _register_accounts(con)
-    matched = _dedupe(con)
-    loaded = _insert(con, source_id)
-    _record_duplicates(con, source_id)
+    if parse_rejects:
+        con.executemany(
+            "INSERT INTO rejects VALUES (?, ?, ?, ?)", [(source_id, line, raw, reason) for line, raw, reason in parse_rejects]
+        )
+    _reject_invalid(con, source_id)
+    _register_accounts(con, source_id)
+    matched = _dedupe(con, source_id)
     _link(con, source_id)
 
-    first_ts, last_ts = con.execute(
-        "SELECT min(ts), max(ts) FROM transactions WHERE source_id = ?", [source_id]
+    loaded, first_ts, last_ts = con.execute(
+        "SELECT count(*), min(ts), max(ts) FROM transactions WHERE source_id = ?", [source_id]
     ).fetchone()
-    rejected = con.execute("SELECT count(*) FROM rejects WHERE source_id = ?", [source_id]).fetchone()[0]
+    rejected = con.execute("SELECT count(DISTINCT line) FROM rejects WHERE source_id = ?", [source_id]).fetchone()[0]
     con.execute(
         "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
@@ -262,8 +266,9 @@ def _load(con, path, name, head, fmt, module, owner, sha, size) -> FileResult:
     )
 
 
-def _type_rows(con, rows: pd.DataFrame) -> None:
-    """Parser rows (text) → TEMP table `typed`, casting time and amount set-wise."""
+def _insert_parsed(con, rows: pd.DataFrame, source_id: int, base_id: int) -> None:
+    """Parser rows (text) → transactions, casting time and amount set-wise. Rows whose
+    time or amount does not cast go to `rejects` with the reason instead."""
     rows = rows[list(MOVEMENT_COLUMNS)]
     con.register("parsed_rows", rows)
     try:
@@ -276,61 +281,78 @@ def _type_rows(con, rows: pd.DataFrame) -> None:
     con.execute(
         r"""
         CREATE OR REPLACE TEMP TABLE typed AS
-        SELECT line, txn_id, match_id, packet_id,
-               try_strptime(ts, ['%Y-%m-%d %H:%M:%S', '%Y/%m/%d %H:%M:%S', '%Y-%m-%d %H:%M', '%Y/%m/%d %H:%M']) AS ts,
-               ts AS ts_text,
-               payer, payee, payer_name, payee_name,
-               CASE WHEN regexp_full_match(amount, '\d{1,16}(\.\d{1,2})?') THEN CAST(amount AS DECIMAL(18,2)) END AS amount,
-               amount AS amount_text,
-               direction, coalesce(kind, 'other') AS kind, coalesce(status, 'other') AS status,
-               coalesce(channel, 'other') AS channel, memo, raw_type, raw_status, refund_ref, raw
-        FROM stage
+        SELECT *,
+               CASE WHEN ts_cast IS NULL AND ts IS NULL THEN 'no transaction time'
+                    WHEN ts_cast IS NULL THEN 'time does not parse: ' || ts
+                    WHEN amount_cast IS NULL AND amount IS NULL THEN 'no amount'
+                    WHEN amount_cast IS NULL THEN 'amount does not parse: ' || amount END AS reason
+        FROM (
+            SELECT *,
+                   try_strptime(ts, ['%Y-%m-%d %H:%M:%S', '%Y/%m/%d %H:%M:%S', '%Y-%m-%d %H:%M', '%Y/%m/%d %H:%M']) AS ts_cast,
+                   CASE WHEN regexp_full_match(amount, '\d{1,16}(\.\d{1,2})?') THEN CAST(amount AS DECIMAL(18,2)) END AS amount_cast
+            FROM stage
+        )
         """
     )
+    con.execute(
+        "INSERT INTO rejects SELECT ?, line, raw, reason FROM typed WHERE reason IS NOT NULL", [source_id]
+    )
+    con.execute(
+        f"""
+        INSERT INTO transactions
+        SELECT ? + line, txn_id, match_id, packet_id, ts_cast, payer, payee, payer_name, payee_name,
+               amount_cast, coalesce(kind, 'other'), coalesce(status, 'other'), coalesce(channel, 'other'),
+               memo, raw_type, raw_status, refund_ref, NULL,
+               {SEEN_BY_PAYER.format(d='direction')}, {SEEN_BY_PAYEE.format(d='direction')},
+               ?, line, raw
+        FROM typed WHERE reason IS NULL
+        """,
+        [base_id, source_id],
+    )
+
+
+# Which side's export a row comes from, from its direction: the payer's export shows
+# 'out' (and 'neutral' moves of the holder's own money), the payee's 'in'; a canonical
+# row ('both', or no direction) speaks for both sides. An unknown direction gives NULL,
+# which _reject_invalid turns into a reject.
+SEEN_BY_PAYER = "CASE WHEN {d} IS NULL OR {d} IN ('out', 'neutral', 'both') THEN true WHEN {d} = 'in' THEN false END"
+SEEN_BY_PAYEE = "CASE WHEN {d} IS NULL OR {d} IN ('in', 'both') THEN true WHEN {d} IN ('out', 'neutral') THEN false END"
 
 
 def _sql_list(values: Iterable[str]) -> str:
     return "(" + ", ".join("'" + v + "'" for v in values) + ")"
 
 
-def _validate(con, source_id: int, parse_rejects: list[tuple[int, str, str]]) -> None:
-    """Split `typed` into TEMP table `valid` and rows in `rejects` (with their reason)."""
+def _reject_invalid(con, source_id: int) -> None:
+    """Move this file's rows that break the movement rules from `transactions` to
+    `rejects`, with the reason. Checked after the bulk insert so that the common case,
+    nothing wrong, costs one filtered scan."""
     reason = f"""
         CASE
-          WHEN ts IS NULL AND ts_text IS NULL THEN 'no transaction time'
-          WHEN ts IS NULL THEN 'time does not parse: ' || ts_text
-          WHEN amount IS NULL AND amount_text IS NULL THEN 'no amount'
-          WHEN amount IS NULL THEN 'amount does not parse: ' || amount_text
+          WHEN ts IS NULL THEN 'no transaction time'
+          WHEN amount IS NULL THEN 'no amount'
+          WHEN amount < 0 THEN 'negative amount (amounts are unsigned; the direction says who paid)'
           WHEN kind NOT IN {_sql_list(KINDS)} THEN 'unknown kind: ' || kind
           WHEN status NOT IN {_sql_list(STATUSES)} THEN 'unknown status: ' || status
           WHEN channel NOT IN {_sql_list(CHANNELS)} THEN 'unknown channel: ' || channel
-          WHEN direction IS NOT NULL AND direction NOT IN ('out', 'in', 'neutral', 'both') THEN 'unknown direction: ' || direction
+          WHEN seen_by_payer IS NULL OR seen_by_payee IS NULL THEN 'unknown direction (out, in, neutral or both)'
           WHEN payer IS NULL AND payee IS NULL THEN 'neither payer nor payee'
         END"""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE checked AS SELECT *, {reason} AS reason FROM typed")
-    con.execute(
-        """
+    bad = con.execute(
+        f"""
         INSERT INTO rejects
-        SELECT ?, line, coalesce(raw, to_json(struct_pack(txn_id, ts := ts_text, payer, payee, amount := amount_text, kind, status, channel))::VARCHAR), reason
-        FROM checked WHERE reason IS NOT NULL
+        SELECT source_id, line,
+               coalesce(raw, to_json(struct_pack(txn_id, ts, payer, payee, amount, kind, status, channel))::VARCHAR),
+               {reason}
+        FROM transactions WHERE source_id = ? AND ({reason}) IS NOT NULL
         """,
         [source_id],
-    )
-    if parse_rejects:
-        con.executemany(
-            "INSERT INTO rejects VALUES (?, ?, ?, ?)", [(source_id, line, raw, reason) for line, raw, reason in parse_rejects]
-        )
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE valid AS
-        SELECT row_number() OVER (ORDER BY line) AS sid, * EXCLUDE (reason, ts_text, amount_text)
-        FROM checked WHERE reason IS NULL
-        """
-    )
-    con.execute("DROP TABLE checked")
+    ).fetchone()[0]
+    if bad:
+        con.execute(f"DELETE FROM transactions WHERE source_id = ? AND ({reason}) IS NOT NULL", [source_id])
 
 
-def _register_accounts(con) -> None:
+def _register_accounts(con, source_id: int) -> None:
     """Add the accounts and names this file shows to `accounts`, resolved to persons
     through the roster's aliases. Only new strings are normalised (in Python: NFKC
     is not a DuckDB function), so the work is per distinct account, not per row."""
@@ -339,10 +361,10 @@ def _register_accounts(con) -> None:
         for r in con.execute(
             """
             SELECT DISTINCT a FROM (
-                SELECT payer AS a FROM valid UNION ALL SELECT payee FROM valid
-                UNION ALL SELECT payer_name FROM valid UNION ALL SELECT payee_name FROM valid
+                SELECT unnest([payer, payee, payer_name, payee_name]) AS a FROM transactions WHERE source_id = ?
             ) WHERE a IS NOT NULL AND a NOT IN (SELECT account FROM accounts)
-            """
+            """,
+            [source_id],
         ).fetchall()
     ]
     if not new:
@@ -370,17 +392,16 @@ _PARTY_KEYS = """
     coalesce(qa.person_id, qn.person_id, qa.norm) AS payee_key
 """
 _PARTY_JOINS = """
-    LEFT JOIN accounts pa ON pa.account = {t}.payer
-    LEFT JOIN accounts pn ON pn.account = {t}.payer_name
-    LEFT JOIN accounts qa ON qa.account = {t}.payee
-    LEFT JOIN accounts qn ON qn.account = {t}.payee_name
+    LEFT JOIN accounts pa ON pa.account = t.payer
+    LEFT JOIN accounts pn ON pn.account = t.payer_name
+    LEFT JOIN accounts qa ON qa.account = t.payee
+    LEFT JOIN accounts qn ON qn.account = t.payee_name
 """
 
 
-def _dedupe(con) -> int:
-    """Find rows of this file that the case already holds; fills TEMP table `matched`
-    (sid, transaction id or NULL for an earlier row of the same file, how) and
-    returns how many there are.
+def _dedupe(con, source_id: int) -> int:
+    """Take out of `transactions` the rows of this file that the case already held,
+    recording each in `duplicates`; returns how many.
 
     Three ways, in order, each one-to-one:
     1. the same row twice in this file (same ids, time, parties, amount);
@@ -389,15 +410,18 @@ def _dedupe(con) -> int:
     3. the other party's export of the same movement: same payer, payee and amount,
        times within MATCH_SECONDS, and the stored movement not yet seen from this side.
     """
-    con.execute(f"CREATE OR REPLACE TEMP TABLE cand AS SELECT v.*, {_PARTY_KEYS} FROM valid v {_PARTY_JOINS.format(t='v')}")
+    # 1. Only rows whose txn_id repeats within the file can be the same row twice.
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE matched AS
-        SELECT sid, CAST(NULL AS BIGINT) AS id, 'same row' AS how,
-               first_value(sid) OVER (PARTITION BY txn_id, match_id, ts, payer, payee, amount, direction, kind ORDER BY sid) AS first_sid
-        FROM cand WHERE txn_id IS NOT NULL
-        QUALIFY sid <> first_sid
-        """
+        SELECT id AS new_id, first_id AS old_id, 'same row' AS how FROM (
+            SELECT id, first_value(id) OVER (PARTITION BY txn_id, match_id, ts, payer, payee, amount, seen_by_payer, seen_by_payee, kind ORDER BY id) AS first_id
+            FROM transactions
+            WHERE source_id = ? AND txn_id IN (
+                SELECT txn_id FROM transactions WHERE source_id = ? AND txn_id IS NOT NULL GROUP BY txn_id HAVING count(*) > 1)
+        ) WHERE id <> first_id
+        """,
+        [source_id, source_id],
     )
     # Stored movements that could match: bounded by time and amount to this file's rows,
     # so the work stays proportional to the file, not to the case.
@@ -405,27 +429,53 @@ def _dedupe(con) -> int:
         f"""
         CREATE OR REPLACE TEMP TABLE old AS
         SELECT t.id, t.txn_id, t.match_id, t.ts, t.amount, t.seen_by_payer, t.seen_by_payee, {_PARTY_KEYS}
-        FROM transactions t {_PARTY_JOINS.format(t='t')}
-        WHERE t.ts BETWEEN (SELECT min(ts) - INTERVAL 2 DAY FROM cand) AND (SELECT max(ts) + INTERVAL 2 DAY FROM cand)
-          AND t.amount IN (SELECT DISTINCT amount FROM cand)
+        FROM transactions t {_PARTY_JOINS}
+        WHERE t.source_id <> $s
+          AND t.ts BETWEEN (SELECT min(ts) - INTERVAL 2 DAY FROM transactions WHERE source_id = $s)
+                       AND (SELECT max(ts) + INTERVAL 2 DAY FROM transactions WHERE source_id = $s)
+          AND t.amount IN (SELECT DISTINCT amount FROM transactions WHERE source_id = $s)
+        """,
+        {"s": source_id},
+    )
+    if con.execute("SELECT count(*) FROM old").fetchone()[0]:
+        _match_stored(con, source_id)
+    count = con.execute("SELECT count(*) FROM matched").fetchone()[0]
+    if count:
+        _record_duplicates(con, source_id)
+    con.execute("DROP TABLE IF EXISTS old; DROP TABLE IF EXISTS cand")
+    return count
+
+
+def _match_stored(con, source_id: int) -> None:
+    """Steps 2 and 3 of _dedupe: pair this file's rows with stored movements."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE cand AS
+        SELECT t.id, t.txn_id, t.match_id, t.ts, t.amount, t.seen_by_payer, t.seen_by_payee, {_PARTY_KEYS}
+        FROM transactions t {_PARTY_JOINS}
+        WHERE t.source_id = ? AND t.id NOT IN (SELECT new_id FROM matched)
+        """,
+        [source_id],
+    )
+    compatible = """
+        (c.payer_key IS NULL OR o.payer_key IS NULL OR c.payer_key = o.payer_key)
+        AND (c.payee_key IS NULL OR o.payee_key IS NULL OR c.payee_key = o.payee_key)
+    """
+    con.execute(
+        f"""
+        INSERT INTO matched
+        WITH pairs AS (
+            SELECT c.id AS new_id, o.id AS old_id FROM cand c JOIN old o ON c.txn_id = o.txn_id AND c.amount = o.amount
+            WHERE {compatible}
+            UNION
+            SELECT c.id, o.id FROM cand c JOIN old o ON c.match_id = o.match_id AND c.amount = o.amount
+            WHERE {compatible}
+        )
+        SELECT new_id, old_id, 'shared id' FROM pairs
+        QUALIFY row_number() OVER (PARTITION BY new_id ORDER BY old_id) = 1
+            AND row_number() OVER (PARTITION BY old_id ORDER BY new_id) = 1
         """
     )
-    shared = """
-        WITH pairs AS (
-            SELECT c.sid, o.id FROM cand c JOIN old o ON c.txn_id = o.txn_id AND c.amount = o.amount
-            WHERE (c.payer_key IS NULL OR o.payer_key IS NULL OR c.payer_key = o.payer_key)
-              AND (c.payee_key IS NULL OR o.payee_key IS NULL OR c.payee_key = o.payee_key)
-            UNION
-            SELECT c.sid, o.id FROM cand c JOIN old o ON c.match_id = o.match_id AND c.amount = o.amount
-            WHERE (c.payer_key IS NULL OR o.payer_key IS NULL OR c.payer_key = o.payer_key)
-              AND (c.payee_key IS NULL OR o.payee_key IS NULL OR c.payee_key = o.payee_key)
-        )
-        SELECT sid, id FROM pairs
-        WHERE sid NOT IN (SELECT sid FROM matched)
-        QUALIFY row_number() OVER (PARTITION BY sid ORDER BY id) = 1
-            AND row_number() OVER (PARTITION BY id ORDER BY sid) = 1
-    """
-    con.execute(f"INSERT INTO matched SELECT sid, id, 'shared id', NULL FROM ({shared})")
     # Mirror sightings: pair rows and stored movements that are each other's nearest
     # in time, in rounds, so that five 200-yuan packets a minute apart pair one to one.
     for _ in range(10):
@@ -433,72 +483,54 @@ def _dedupe(con) -> int:
             f"""
             INSERT INTO matched
             WITH pairs AS (
-                SELECT c.sid, o.id, abs(epoch(c.ts) - epoch(o.ts)) AS gap
+                SELECT c.id AS new_id, o.id AS old_id, abs(epoch(c.ts) - epoch(o.ts)) AS gap
                 FROM cand c JOIN old o
                   ON c.payer_key = o.payer_key AND c.payee_key = o.payee_key AND c.amount = o.amount
                  AND o.ts BETWEEN c.ts - INTERVAL {MATCH_SECONDS} SECOND AND c.ts + INTERVAL {MATCH_SECONDS} SECOND
-                WHERE ((c.direction = 'in' AND NOT o.seen_by_payee) OR (c.direction = 'out' AND NOT o.seen_by_payer))
-                  AND c.sid NOT IN (SELECT sid FROM matched)
-                  AND o.id NOT IN (SELECT id FROM matched WHERE id IS NOT NULL)
+                WHERE ((NOT c.seen_by_payer AND c.seen_by_payee AND NOT o.seen_by_payee)
+                       OR (c.seen_by_payer AND NOT c.seen_by_payee AND NOT o.seen_by_payer))
+                  AND c.id NOT IN (SELECT new_id FROM matched)
+                  AND o.id NOT IN (SELECT old_id FROM matched)
             ),
             best AS (
                 SELECT *,
-                       row_number() OVER (PARTITION BY sid ORDER BY gap, id) AS r_new,
-                       row_number() OVER (PARTITION BY id ORDER BY gap, sid) AS r_old
+                       row_number() OVER (PARTITION BY new_id ORDER BY gap, old_id) AS r_new,
+                       row_number() OVER (PARTITION BY old_id ORDER BY gap, new_id) AS r_old
                 FROM pairs
             )
-            SELECT sid, id, 'parties+amount+time', NULL FROM best WHERE r_new = 1 AND r_old = 1
+            SELECT new_id, old_id, 'parties+amount+time' FROM best WHERE r_new = 1 AND r_old = 1
             """
         ).fetchone()[0]
         if not added:
             break
-    return con.execute("SELECT count(*) FROM matched").fetchone()[0]
-
-
-def _insert(con, source_id: int) -> int:
-    """Insert the rows that matched nothing as new movements; returns their count."""
-    base = con.execute("SELECT coalesce(max(id), 0) FROM transactions").fetchone()[0]
-    con.execute(
-        """
-        INSERT INTO transactions
-        SELECT ? + row_number() OVER (ORDER BY sid), txn_id, match_id, packet_id, ts, payer, payee, payer_name, payee_name,
-               amount, kind, status, channel, memo, raw_type, raw_status, refund_ref, NULL,
-               coalesce(direction IN ('out', 'neutral', 'both'), true), coalesce(direction IN ('in', 'both'), true),
-               ?, line, raw
-        FROM valid WHERE sid NOT IN (SELECT sid FROM matched)
-        """,
-        [base, source_id],
-    )
-    return con.execute("SELECT count(*) FROM valid WHERE sid NOT IN (SELECT sid FROM matched)").fetchone()[0]
 
 
 def _record_duplicates(con, source_id: int) -> None:
-    """Keep every duplicate row's provenance, and note on the stored movement which
-    side has now shown it (and ids it lacked)."""
+    """Move matched rows of this file out of `transactions` into `duplicates` (keeping
+    their provenance), and note on the stored movement which side has now shown it,
+    and the ids it lacked."""
     con.execute(
         """
         INSERT INTO duplicates
-        SELECT ?, v.line, coalesce(m.id, t.id), m.how, v.raw
-        FROM matched m JOIN valid v ON v.sid = m.sid
-        LEFT JOIN valid f ON f.sid = m.first_sid
-        LEFT JOIN transactions t ON m.id IS NULL AND t.source_id = ? AND t.line = f.line
-        """,
-        [source_id, source_id],
+        SELECT n.source_id, n.line, m.old_id, m.how, n.raw
+        FROM matched m JOIN transactions n ON n.id = m.new_id
+        """
     )
     con.execute(
         """
         UPDATE transactions t SET
-            seen_by_payer = t.seen_by_payer OR v.direction IN ('out', 'both'),
-            seen_by_payee = t.seen_by_payee OR v.direction IN ('in', 'both'),
-            match_id = coalesce(t.match_id, v.match_id),
-            packet_id = coalesce(t.packet_id, v.packet_id),
-            payer_name = coalesce(t.payer_name, v.payer_name),
-            payee_name = coalesce(t.payee_name, v.payee_name),
-            memo = coalesce(t.memo, v.memo)
-        FROM matched m JOIN valid v ON v.sid = m.sid
-        WHERE t.id = m.id
+            seen_by_payer = t.seen_by_payer OR n.seen_by_payer,
+            seen_by_payee = t.seen_by_payee OR n.seen_by_payee,
+            match_id = coalesce(t.match_id, n.match_id),
+            packet_id = coalesce(t.packet_id, n.packet_id),
+            payer_name = coalesce(t.payer_name, n.payer_name),
+            payee_name = coalesce(t.payee_name, n.payee_name),
+            memo = coalesce(t.memo, n.memo)
+        FROM matched m JOIN transactions n ON n.id = m.new_id
+        WHERE t.id = m.old_id AND m.how <> 'same row'
         """
     )
+    con.execute("DELETE FROM transactions WHERE id IN (SELECT new_id FROM matched)")
 
 
 def _link(con, source_id: int) -> None:

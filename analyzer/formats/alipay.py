@@ -115,6 +115,10 @@ _START = re.compile(r"起始(?:时间|日期)[:：]\s*\[([^\]]*)\]")
 _END = re.compile(r"终止(?:时间|日期)[:：]\s*\[([^\]]*)\]")
 _FOOTER_START = re.compile(r"^(导出信息|共\d+笔记录)")
 
+# Columns read by name (header text as the exports spell it; compared in _key form).
+_APP_COLUMNS = ("交易时间", "交易分类", "交易对方", "对方账号", "商品说明", "收/支", "金额", "交易状态", "交易订单号", "商家订单号", "备注")
+_LEGACY_COLUMNS = ("交易号", "交易创建时间", "类型", "交易对方", "商品名称", "金额（元）", "收/支", "交易状态", "备注", "资金状态")
+
 # How many physical lines a quoted cell may span before we give up joining them.
 _MAX_ROW_LINES = 5
 
@@ -181,6 +185,21 @@ def _decode_head(head: bytes) -> str | None:
     return None
 
 
+def _decode(data: bytes) -> tuple[str, str, bool]:
+    """Decode the whole file with decode_bytes. When that fails (a damaged byte, a file
+    cut inside a character) decode leniently instead, with U+FFFD for the bad bytes,
+    so that one damaged row does not lose the file; those rows become rejects.
+    Returns (text, encoding name, damaged)."""
+    try:
+        text, encoding = decode_bytes(data)
+        return text, encoding, False
+    except UnicodeDecodeError:
+        pass
+    candidates = [(data.decode(codec, errors="replace"), name) for codec, name in (("utf-8-sig", "utf-8"), ("gb18030", "gbk"))]
+    text, encoding = min(candidates, key=lambda c: c[0].count("\ufffd"))
+    return text, f"{encoding} (damaged)", True
+
+
 def _amount(value: str | None) -> str | None:
     """'5,000.00 ' → '5000.00'; '¥'/'￥' and inner spaces removed. Not validated: ingest casts."""
     if value is None:
@@ -240,7 +259,8 @@ def _kind(*, legacy: bool, category: str | None, typ: str | None, desc: str | No
     party_s = party or ""
     cat = category or ""
     typ_s = typ or ""
-    # Refunds first: they reuse the original's category text in the item name.
+    # Refunds first: their 商品说明 repeats the original item (`退款-<item>`), which
+    # would otherwise match the keyword rules below.
     if cat == "退款" or desc_s.startswith("退款-") or "退款" in typ_s:
         return "refund"
     if legacy and txn and _REFUND_ID.match(txn):
@@ -298,12 +318,7 @@ def parse(path: Path, *, owner: str | None = None) -> Parsed:
         raise FormatError(f"{name}: cannot read file ({exc.strerror or exc})") from None
     if not data.strip():
         raise FormatError(f"{name}: empty file, not an Alipay bill")
-    try:
-        text, _encoding = decode_bytes(data)
-    except UnicodeDecodeError:
-        raise FormatError(f"{name}: not text in GBK, UTF-8 or UTF-16; not an Alipay bill") from None
-    if "\x00" in text:
-        raise FormatError(f"{name}: binary content (NUL bytes); not an Alipay bill")
+    text, encoding, damaged = _decode(data)
 
     lines = _LINE_BREAK.split(text)
     if lines and lines[-1] == "":
@@ -311,12 +326,17 @@ def parse(path: Path, *, owner: str | None = None) -> Parsed:
 
     header_at = next((i for i, line in enumerate(lines) if _header_kind(line)), None)
     if header_at is None:
+        if damaged:
+            raise FormatError(f"{name}: not text in GBK, UTF-8 or UTF-16 and no Alipay header row; not an Alipay bill")
         if _looks_like_alipay(text):
             raise FormatError(f"{name}: looks like an Alipay bill but has no header row (交易时间/交易分类 or 交易号/交易创建时间)")
         raise FormatError(f"{name}: no Alipay header row found; not an Alipay bill")
 
     legacy = _header_kind(lines[header_at]) == "legacy"
-    headers = [_trim(h) for h in _split(lines[header_at])]
+    try:
+        headers = [_trim(h) for h in _split(lines[header_at])]
+    except csv.Error as exc:  # only a cell beyond csv.field_size_limit gets here
+        raise FormatError(f"{name}: cannot split the header on line {header_at + 1} ({exc})") from None
     if headers and headers[-1] == "":
         headers.pop()  # the trailing comma
     index: dict[str, int] = {}
@@ -333,6 +353,8 @@ def parse(path: Path, *, owner: str | None = None) -> Parsed:
     missing = [r for r in required if _key(r) not in index]
     if missing:
         raise FormatError(f"{name}: Alipay header on line {header_at + 1} lacks column(s) {', '.join(missing)}")
+    # Resolve column positions once (None when the layout lacks the column).
+    pos = {h: index.get(_key(h)) for h in (_LEGACY_COLUMNS if legacy else _APP_COLUMNS)}
 
     # ---- data rows: from the header to the dashed footer line (or the end of the file)
     width = len(headers)
@@ -349,8 +371,13 @@ def parse(path: Path, *, owner: str | None = None) -> Parsed:
         if not stripped:
             i += 1
             continue
-        cells, used = _read_record(lines, i, width)
         lineno = i + 1
+        if "\ufffd" in line or "\x00" in line:
+            # Damaged bytes (see _decode): keep the rest of the file, flag this row.
+            rejects.append(Reject(lineno, line, "undecodable bytes or NUL in the line"))
+            i += 1
+            continue
+        cells, used = _read_record(lines, i, width)
         i += used
         if cells is None:
             rejects.append(Reject(lineno, line, "cannot split the line as CSV"))
@@ -363,16 +390,16 @@ def parse(path: Path, *, owner: str | None = None) -> Parsed:
         trimmed = [_trim(c) for c in cells]
         if not any(trimmed):
             continue  # a line of bare commas
-        records.append(_record(lineno, headers, trimmed, index, legacy=legacy))
+        records.append(_record(lineno, headers, trimmed, pos, legacy=legacy))
 
     # ---- 导出信息 / footer: wherever it is, outside the header and data
     info = lines[:header_at] + lines[data_end:]
-    file_owner, owner_name, start, end = _read_info(info, legacy=legacy)
+    file_owner, owner_name, start, end = _read_info(info)
     effective_owner = owner if owner is not None else file_owner
     for rec in records:
         _assign_parties(rec, effective_owner)
 
-    return Parsed(
+    parsed = Parsed(
         format=fmt,
         owner=effective_owner,
         rows=frame(records),
@@ -382,6 +409,8 @@ def parse(path: Path, *, owner: str | None = None) -> Parsed:
         period_start=start,
         period_end=end,
     )
+    parsed.encoding = encoding  # not a Parsed field: ingest reads it with getattr for `sources`
+    return parsed
 
 
 # --------------------------------------------------------------------------- parse internals
@@ -416,17 +445,14 @@ def _read_record(lines: list[str], i: int, width: int) -> tuple[list[str] | None
         return None, 1
 
 
-def _get(cells: list[str], index: dict[str, int], header: str) -> str | None:
-    """Cell under `header` (compared in _key form), cleaned; None when absent, empty or '/'."""
-    i = index.get(_key(header))
-    if i is None:
-        return None
-    return clean_cell(cells[i])
+def _record(lineno: int, headers: list[str], cells: list[str], pos: dict[str, int | None], *, legacy: bool) -> dict:
+    """One movement from a row; payer/payee are filled later once the owner is known.
+    `pos` maps the column names of _APP_COLUMNS / _LEGACY_COLUMNS to cell positions."""
 
+    def g(header: str) -> str | None:
+        i = pos[header]
+        return None if i is None else clean_cell(cells[i])
 
-def _record(lineno: int, headers: list[str], cells: list[str], index: dict[str, int], *, legacy: bool) -> dict:
-    """One movement from a row; payer/payee are filled later once the owner is known."""
-    g = lambda h: _get(cells, index, h)  # noqa: E731
     if legacy:
         txn = g("交易号")
         ts = g("交易创建时间")
@@ -479,7 +505,7 @@ def _record(lineno: int, headers: list[str], cells: list[str], index: dict[str, 
         "raw_status": raw_status,
         "refund_ref": refund_ref,
         "raw": raw_json(headers, cells),
-        # kept for _assign_parties, dropped by frame()
+        # the counterparty, popped again by _assign_parties once the owner is known
         "_party": party_account or party,
         "_party_name": party,
     }
@@ -496,7 +522,7 @@ def _assign_parties(rec: dict, owner: str | None) -> None:
         rec.update(payer=owner, payer_name=None, payee=party, payee_name=party_name)
 
 
-def _read_info(lines: list[str], *, legacy: bool) -> tuple[str | None, str | None, str | None, str | None]:
+def _read_info(lines: list[str]) -> tuple[str | None, str | None, str | None, str | None]:
     """(owner account, owner name, period start, period end) from preamble/footer lines."""
     owner = owner_name = start = end = None
     for line in lines:

@@ -52,9 +52,14 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def load_stage(con: duckdb.DuckDBPyConnection, path: Path, head: bytes) -> tuple[int, list[tuple[int, str, str]]]:
-    """Read the file into TEMP table `typed` (typed staging rows, see ingest) and return
-    (rows read, rejects as (line, raw line, reason))."""
+def load_into(
+    con: duckdb.DuckDBPyConnection, path: Path, head: bytes, source_id: int, base_id: int
+) -> tuple[int, list[tuple[int, str, str]]]:
+    """Insert the file's rows into `transactions` (source `source_id`, ids after
+    `base_id`) and return (rows read, rejects as (line, raw line, reason)).
+
+    Rows whose time or amount does not convert are rejected by DuckDB's reader itself;
+    ingest checks the rest (kinds, statuses ...) after the insert."""
     if is_parquet(head):
         try:
             columns = [r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet($p)", {"p": str(path)}).fetchall()]
@@ -63,8 +68,8 @@ def load_stage(con: duckdb.DuckDBPyConnection, path: Path, head: bytes) -> tuple
         source = "read_parquet($p, file_row_number = true)"
         line_expr = "file_row_number + 1"
         _check_columns(path, columns)
-        _create_typed(con, source, columns, line_expr, {"p": str(path)}, text_input=True)
-        read = con.execute("SELECT count(*) FROM typed").fetchone()[0]
+        _insert(con, source, columns, line_expr, {"p": str(path)}, source_id, base_id, text_input=True)
+        read = con.execute("SELECT count(*) FROM transactions WHERE source_id = ?", [source_id]).fetchone()[0]
         return read, []
 
     header = _header(head)
@@ -85,8 +90,11 @@ def load_stage(con: duckdb.DuckDBPyConnection, path: Path, head: bytes) -> tuple
         "rejects_table = 'rpa_reject_errors', rejects_scan = 'rpa_reject_scans', encoding = 'utf-8')"
     )
     con.execute("DROP TABLE IF EXISTS rpa_reject_errors; DROP TABLE IF EXISTS rpa_reject_scans")
+    # row_number() OVER () streams in file order, so rpa_k is the row's position among
+    # the rows DuckDB accepted.
+    numbered = f"(SELECT row_number() OVER () AS rpa_k, * FROM {source})"
     try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE canonical_rows AS SELECT * FROM {source}", {"p": str(path)})
+        _insert(con, numbered, header, "rpa_k + 1", {"p": str(path)}, source_id, base_id, text_input=False)
     except duckdb.Error as exc:
         raise FormatError(f"{path.name}: canonical CSV cannot be read ({str(exc).splitlines()[0]})") from None
     by_line: dict[int, tuple[str, list[str]]] = {}
@@ -99,27 +107,28 @@ def load_stage(con: duckdb.DuckDBPyConnection, path: Path, head: bytes) -> tuple
         if reason not in reasons and not ("columns expected" in reason and any("columns expected" in r for r in reasons)):
             reasons.append(reason)
     rejects = [(line, raw, "; ".join(reasons)) for line, (raw, reasons) in by_line.items()]
-    # Physical line of each good row: its position among the lines that were not
-    # rejected (an ASOF join against the rejected lines, set-wise).
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE canonical_gaps AS
-        SELECT line - 1 - (row_number() OVER (ORDER BY line) - 1) AS pos,
-               row_number() OVER (ORDER BY line) AS skipped
-        FROM (SELECT DISTINCT line FROM rpa_reject_errors)
-        """
-    )
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE canonical_numbered AS
-        SELECT r.*, r.rowid - (SELECT min(rowid) FROM canonical_rows) + 1 AS k FROM canonical_rows r
-        """
-    )
-    line_expr = "k + 1 + coalesce(g.skipped, 0)"
-    source = "canonical_numbered ASOF LEFT JOIN canonical_gaps g ON canonical_numbered.k >= g.pos"
-    _create_typed(con, source, header, line_expr, {}, text_input=False)
-    con.execute("DROP TABLE canonical_rows; DROP TABLE canonical_numbered; DROP TABLE canonical_gaps")
-    read = con.execute("SELECT count(*) FROM typed").fetchone()[0] + len(rejects)
+    if rejects:
+        # Shift each good row's line past the rejected lines before it: an ASOF join
+        # against the rejected lines, set-wise.
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE canonical_gaps AS
+            SELECT line - 1 - (row_number() OVER (ORDER BY line) - 1) AS pos,
+                   row_number() OVER (ORDER BY line) AS skipped
+            FROM (SELECT DISTINCT line FROM rpa_reject_errors)
+            """
+        )
+        con.execute(
+            """
+            UPDATE transactions SET line = transactions.line + s.skipped, id = transactions.id + s.skipped
+            FROM (SELECT t.line AS k_line, g.skipped FROM transactions t
+                  ASOF JOIN canonical_gaps g ON t.source_id = $s AND t.line - 1 >= g.pos) s
+            WHERE transactions.source_id = $s AND transactions.line = s.k_line
+            """,
+            {"s": source_id},
+        )
+        con.execute("DROP TABLE canonical_gaps")
+    read = con.execute("SELECT count(*) FROM transactions WHERE source_id = ?", [source_id]).fetchone()[0] + len(rejects)
     return read, rejects
 
 
@@ -140,13 +149,18 @@ def _reason(column: str | None, message: str) -> str:
     return first
 
 
-def _create_typed(con, source: str, columns: list[str], line_expr: str, params: dict, *, text_input: bool) -> None:
-    """Project the canonical columns into TEMP table `typed`; extra columns go to raw as JSON."""
+def _insert(con, source: str, columns: list[str], line_expr: str, params: dict, source_id: int, base_id: int, *, text_input: bool) -> None:
+    """INSERT INTO transactions the canonical columns of `source`; extra columns go to
+    raw as JSON. The id is base_id + line, unique within the case."""
+    from analyzer.ingest import SEEN_BY_PAYEE, SEEN_BY_PAYER
+
     present = set(columns)
 
     def col(name: str) -> str:
+        # DuckDB's reader already gives NULL for an empty field; canonical files are
+        # machine-written, so no trimming (it would cost a pass over every column).
         if name in present:
-            return f"nullif(trim(CAST({_quote(name)} AS VARCHAR)), '')"
+            return f"CAST({_quote(name)} AS VARCHAR)"
         return "NULL"
 
     extras = [c for c in columns if c not in KNOWN]
@@ -155,25 +169,26 @@ def _create_typed(con, source: str, columns: list[str], line_expr: str, params: 
         if extras
         else "NULL"
     )
-    ts = (
-        "try_strptime(CAST(ts AS VARCHAR), '%Y-%m-%d %H:%M:%S')" if text_input else "ts"
-    )
+    ts = "try_strptime(CAST(ts AS VARCHAR), '%Y-%m-%d %H:%M:%S')" if text_input else "ts"
     amount = "TRY_CAST(amount AS DECIMAL(18,2))" if text_input else "amount"
+    direction = col("direction")
     select = ",\n".join(
         [
-            f"CAST({line_expr} AS BIGINT) AS line",
-            *(f"{col(c)} AS {c}" for c in ("txn_id", "match_id", "packet_id")),
-            f"{ts} AS ts",
-            "CAST(ts AS VARCHAR) AS ts_text",
-            *(f"{col(c)} AS {c}" for c in ("payer", "payee", "payer_name", "payee_name")),
-            f"{amount} AS amount",
-            "CAST(amount AS VARCHAR) AS amount_text",
-            f"coalesce({col('direction')}, 'both') AS direction",
-            f"coalesce({col('kind')}, 'other') AS kind",
-            f"coalesce({col('status')}, 'success') AS status",
-            f"coalesce({col('channel')}, 'other') AS channel",
-            *(f"{col(c)} AS {c}" for c in ("memo", "raw_type", "raw_status", "refund_ref")),
-            f"{raw} AS raw",
+            f"$base + {line_expr}",
+            *(col(c) for c in ("txn_id", "match_id", "packet_id")),
+            ts,
+            *(col(c) for c in ("payer", "payee", "payer_name", "payee_name")),
+            amount,
+            f"coalesce({col('kind')}, 'other')",
+            f"coalesce({col('status')}, 'success')",
+            f"coalesce({col('channel')}, 'other')",
+            *(col(c) for c in ("memo", "raw_type", "raw_status", "refund_ref")),
+            "NULL",
+            SEEN_BY_PAYER.format(d=direction),
+            SEEN_BY_PAYEE.format(d=direction),
+            "$source",
+            line_expr,
+            raw,
         ]
     )
-    con.execute(f"CREATE OR REPLACE TEMP TABLE typed AS SELECT {select} FROM {source}", params)
+    con.execute(f"INSERT INTO transactions SELECT {select} FROM {source}", {**params, "base": base_id, "source": source_id})

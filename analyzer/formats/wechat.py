@@ -18,6 +18,8 @@ import datetime as dt
 import io
 import re
 import unicodedata
+import zipfile
+from functools import lru_cache
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 
@@ -72,6 +74,11 @@ _TS_RE = re.compile(
     r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:\s+|T)(\d{1,2}):(\d{2})(?::(\d{2}))?$"
 )
 _CENT = Decimal("0.01")
+# XLSX sniff: text nodes holding exactly the title or the first two header cells.
+_SNIFF_XML_BYTES = 1 << 20
+_XML_TITLE = re.compile(r">\s*微信支付账单明细\s*<")
+_XML_TS = re.compile(r">\s*交易时间\s*<")
+_XML_TYPE = re.compile(r">\s*交易类型\s*<")
 
 
 # --------------------------------------------------------------------------- sniff
@@ -85,7 +92,7 @@ def sniff(path: Path, head: bytes) -> bool:
     """
     if head.startswith(b"PK"):
         try:
-            return _pick_sheet_name(path) is not None
+            return _sniff_xlsx(path)
         except Exception:  # a broken or foreign zip is simply not ours
             return False
     text = _decode_head(head)
@@ -96,6 +103,20 @@ def sniff(path: Path, head: bytes) -> bool:
         return True
     squeezed = text.replace('"', "").replace(" ", "").replace("\t", "")
     return HEADER_PROBE in squeezed
+
+
+def _sniff_xlsx(path: Path) -> bool:
+    """Peek into the workbook's XML without loading it: openpyxl would read the whole
+    shared-string table first, seconds for a large bill. The title or the header
+    cells are among the first strings of a WeChat bill."""
+    with zipfile.ZipFile(path) as zf:
+        names = [n for n in zf.namelist() if n == "xl/sharedStrings.xml" or (n.startswith("xl/worksheets/") and n.endswith(".xml"))]
+        for name in names:
+            with zf.open(name) as fh:
+                text = fh.read(_SNIFF_XML_BYTES).decode("utf-8", errors="ignore")
+            if _XML_TITLE.search(text) or (_XML_TS.search(text) and _XML_TYPE.search(text)):
+                return True
+    return False
 
 
 def _decode_head(head: bytes) -> str | None:
@@ -259,19 +280,21 @@ def _build(path: Path, fmt: str, records, owner_arg: str | None, *, strict_width
     rows: list[dict] = []
     rejects: list[Reject] = []
     for line, cells, raw_line in records[header_at + 1 :]:
-        if not any(_clean(c) for c in cells):
+        clean = [_clean(c) for c in cells]  # once per row: the loop's main cost
+        if not any(clean):
             continue  # blank rows are layout, not data
         cells = list(cells)
         # Drop trailing empty padding cells (the CSV preamble pads rows to 9-11 fields).
-        while len(cells) > width and _clean(cells[-1]) is None:
+        while len(cells) > width and clean[len(cells) - 1] is None:
             cells.pop()
         if not strict_width and len(cells) < width:
             cells += [None] * (width - len(cells))
+            clean += [None] * (width - len(clean))
         if len(cells) != width:
             rejects.append(Reject(line, raw_line, f"{width} columns expected, {len(cells)} found"))
             continue
         try:
-            rows.append(_movement(line, header, col, cells, owner))
+            rows.append(_movement(line, header, col, cells, clean, owner))
         except _RowError as exc:
             rejects.append(Reject(line, raw_line, str(exc)))
 
@@ -304,12 +327,13 @@ def _preamble(records) -> tuple[str | None, str | None, str | None]:
     return nick, start, end
 
 
-def _movement(line: int, header: list[str], col: dict[str, int], cells: list, owner: str | None) -> dict:
-    """One data row → one movement dict (MOVEMENT_COLUMNS)."""
+def _movement(line: int, header: list[str], col: dict[str, int], cells: list, clean: list, owner: str | None) -> dict:
+    """One data row → one movement dict (MOVEMENT_COLUMNS). `cells` as read, `clean`
+    the same cells trimmed by _clean."""
 
     def get(name: str) -> str | None:
         i = col.get(name)
-        return _clean(cells[i]) if i is not None else None
+        return clean[i] if i is not None else None
 
     raw_type = get(C_TYPE)
     party = get(C_PARTY)
@@ -357,6 +381,7 @@ def _movement(line: int, header: list[str], col: dict[str, int], cells: list, ow
 # --------------------------------------------------------------------------- mapping
 
 
+@lru_cache(maxsize=4096)  # types, statuses and directions repeat on every row
 def _norm(value: str | None) -> str:
     """Comparison form of a label: NFKC (full-width brackets, colons, ￥ → half-width),
     whitespace removed."""
@@ -371,11 +396,13 @@ def _refund_base(raw_type: str | None) -> str:
 
 
 def _mentions_gift(*texts: str | None) -> bool:
-    for text in texts:
-        t = _norm(text).upper()
-        if t and any(w in t for w in _GIFT_WORDS):
-            return True
-    return False
+    return any(_gift_text(t) for t in texts if t)
+
+
+@lru_cache(maxsize=4096)
+def _gift_text(text: str) -> bool:
+    t = "".join(unicodedata.normalize("NFKC", text).upper().split())
+    return any(w in t for w in _GIFT_WORDS)
 
 
 def _kind(raw_type: str | None, party: str | None, goods: str | None) -> str:
@@ -401,6 +428,7 @@ def _kind(raw_type: str | None, party: str | None, goods: str | None) -> str:
     return "gift_card" if gift else "other"
 
 
+@lru_cache(maxsize=1024)
 def _status(raw_status: str | None, kind: str) -> str:
     """STATUSES value for 当前状态."""
     s = _norm(raw_status)
@@ -464,7 +492,7 @@ def _memo(goods: str | None, note: str | None) -> str | None:
 
 def _clean(value: object) -> str | None:
     """A cell (CSV text or XLSX value) as trimmed text; empty and '/' → None."""
-    return clean_cell(_cell_text(value))
+    return clean_cell(value if isinstance(value, str) else _cell_text(value))
 
 
 def _cell_text(value: object) -> str | None:
