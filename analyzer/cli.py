@@ -37,8 +37,8 @@ app = typer.Typer(
     rich_markup_mode=None,
     add_completion=False,
 )
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 CaseOption = Annotated[
     Optional[Path],

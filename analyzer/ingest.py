@@ -163,9 +163,9 @@ def ingest_file(
     except OSError as exc:
         return FileResult(path, name, "error", message=f"{name}: cannot read ({exc.strerror})")
 
-    known = con.execute("SELECT source_id FROM sources WHERE sha256 = ?", [sha]).fetchone()
+    known = con.execute("SELECT source_id FROM sources WHERE sha256 = ?", [sha]).fetchall()
     if known:
-        return FileResult(path, name, "already", source_id=known[0], message=f"{name}: already ingested as source {known[0]}; nothing added")
+        return FileResult(path, name, "already", source_id=known[0][0], message=f"{name}: already ingested as source {known[0][0]}; nothing added")
 
     fmt = format or detect(path, head)
     if fmt is None:
@@ -192,8 +192,8 @@ def ingest_file(
 
 
 def _load(con, path, name, head, fmt, module, owner, sha, size) -> FileResult:
-    source_id = con.execute("SELECT coalesce(max(source_id), 0) + 1 FROM sources").fetchone()[0]
-    base_id = con.execute("SELECT coalesce(max(id), 0) FROM transactions").fetchone()[0]
+    source_id = con.execute("SELECT coalesce(max(source_id), 0) + 1 FROM sources").fetchall()[0][0]
+    base_id = con.execute("SELECT coalesce(max(id), 0) FROM transactions").fetchall()[0][0]
     if fmt == "canonical":
         # Straight from DuckDB's reader into the table: no copy in between.
         rows_read, parse_rejects = canonical.load_into(con, path, head, source_id, base_id)
@@ -224,8 +224,8 @@ def _load(con, path, name, head, fmt, module, owner, sha, size) -> FileResult:
 
     loaded, first_ts, last_ts = con.execute(
         "SELECT count(*), min(ts), max(ts) FROM transactions WHERE source_id = ?", [source_id]
-    ).fetchone()
-    rejected = con.execute("SELECT count(DISTINCT line) FROM rejects WHERE source_id = ?", [source_id]).fetchone()[0]
+    ).fetchall()[0]
+    rejected = con.execute("SELECT count(DISTINCT line) FROM rejects WHERE source_id = ?", [source_id]).fetchall()[0][0]
     con.execute(
         "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
@@ -347,7 +347,7 @@ def _reject_invalid(con, source_id: int) -> None:
         FROM transactions WHERE source_id = ? AND ({reason}) IS NOT NULL
         """,
         [source_id],
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     if bad:
         con.execute(f"DELETE FROM transactions WHERE source_id = ? AND ({reason}) IS NOT NULL", [source_id])
 
@@ -437,9 +437,9 @@ def _dedupe(con, source_id: int) -> int:
         """,
         {"s": source_id},
     )
-    if con.execute("SELECT count(*) FROM old").fetchone()[0]:
+    if con.execute("SELECT count(*) FROM old").fetchall()[0][0]:
         _match_stored(con, source_id)
-    count = con.execute("SELECT count(*) FROM matched").fetchone()[0]
+    count = con.execute("SELECT count(*) FROM matched").fetchall()[0][0]
     if count:
         _record_duplicates(con, source_id)
     con.execute("DROP TABLE IF EXISTS old; DROP TABLE IF EXISTS cand")
@@ -500,7 +500,7 @@ def _match_stored(con, source_id: int) -> None:
             )
             SELECT new_id, old_id, 'parties+amount+time' FROM best WHERE r_new = 1 AND r_old = 1
             """
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         if not added:
             break
 

@@ -143,7 +143,7 @@ def load_roster(con: duckdb.DuckDBPyConnection, people_csv: Path, relations_csv:
                GROUP BY norm HAVING count(DISTINCT person_id) > 1 ORDER BY 1"""
         ).fetchall()
     ]
-    resolved = con.execute("SELECT count(*) FROM accounts WHERE person_id IS NOT NULL").fetchone()[0]
+    resolved = con.execute("SELECT count(*) FROM accounts WHERE person_id IS NOT NULL").fetchall()[0][0]
     return RosterResult(len(persons), len(aliases), len(relations), resolved, ambiguous)
 
 

@@ -34,7 +34,7 @@ class CaseStatus:
 
 def case_status(con: duckdb.DuckDBPyConnection) -> CaseStatus:
     """Compute the key figures of the open case."""
-    one = lambda sql: con.execute(sql).fetchone()  # noqa: E731
+    one = lambda sql: con.execute(sql).fetchall()[0]  # noqa: E731
     n, amount, first, last = one("SELECT count(*), coalesce(sum(amount), 0), min(ts), max(ts) FROM transactions")
     accounts, resolved = one("SELECT count(*), count(person_id) FROM accounts")
     return CaseStatus(

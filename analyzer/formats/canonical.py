@@ -69,7 +69,7 @@ def load_into(
         line_expr = "file_row_number + 1"
         _check_columns(path, columns)
         _insert(con, source, columns, line_expr, {"p": str(path)}, source_id, base_id, text_input=True)
-        read = con.execute("SELECT count(*) FROM transactions WHERE source_id = ?", [source_id]).fetchone()[0]
+        read = con.execute("SELECT count(*) FROM transactions WHERE source_id = ?", [source_id]).fetchall()[0][0]
         return read, []
 
     header = _header(head)
@@ -113,9 +113,11 @@ def load_into(
         con.execute(
             """
             CREATE OR REPLACE TEMP TABLE canonical_gaps AS
-            SELECT line - 1 - (row_number() OVER (ORDER BY line) - 1) AS pos,
-                   row_number() OVER (ORDER BY line) AS skipped
-            FROM (SELECT DISTINCT line FROM rpa_reject_errors)
+            SELECT pos, max(skipped) AS skipped FROM (
+                SELECT line - 1 - (row_number() OVER (ORDER BY line) - 1) AS pos,
+                       row_number() OVER (ORDER BY line) AS skipped
+                FROM (SELECT DISTINCT line FROM rpa_reject_errors)
+            ) GROUP BY pos
             """
         )
         con.execute(
@@ -128,7 +130,7 @@ def load_into(
             {"s": source_id},
         )
         con.execute("DROP TABLE canonical_gaps")
-    read = con.execute("SELECT count(*) FROM transactions WHERE source_id = ?", [source_id]).fetchone()[0] + len(rejects)
+    read = con.execute("SELECT count(*) FROM transactions WHERE source_id = ?", [source_id]).fetchall()[0][0] + len(rejects)
     return read, rejects
 
 

@@ -344,6 +344,15 @@ def parse(path: Path, *, owner: str | None = None) -> Parsed:
     more fields than the header, or a non-integer fen amount, become rejects.
     """
     name = display_path(path)
+    try:
+        return _parse(path, name, owner)
+    except FormatError:
+        raise
+    except Exception as e:  # a malformed file must not end in a traceback
+        raise FormatError(f"{name}: cannot read the table ({type(e).__name__}: {e})".splitlines()[0]) from e
+
+
+def _parse(path: Path, name: str, owner: str | None) -> Parsed:
     text = _read(path, name)
     headers = _header_line(text)
     roles = _map_columns(headers)
@@ -381,7 +390,7 @@ def parse(path: Path, *, owner: str | None = None) -> Parsed:
             lineterminator="\n",
             engine="c",
         )
-    except (ValueError, pd.errors.ParserError, MemoryError) as e:
+    except Exception as e:  # pandas raises ParserError, ValueError, csv.Error ...
         msg = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
         raise FormatError(f"{name}: cannot split the table ({msg})") from None
     if len(df) != len(fields):
@@ -460,7 +469,8 @@ def parse(path: Path, *, owner: str | None = None) -> Parsed:
     # rows per 交易单号 (exact duplicates once), and also take a lone row whose
     # share is below the total as one share of a group packet.
     big, ts = col("big"), col("ts")
-    red_out = data & (kind == "red_packet") & out & (txn != "").to_numpy()
+    loadable = data & ~long_row & ~too_short & ~bad_amount
+    red_out = loadable & (kind == "red_packet") & out & (txn != "").to_numpy()
     dedupe_key = pd.DataFrame(
         {"u": uid, "t": txn, "b": big, "ts": ts, "d": direction, "a": amount_raw, "p": peer_id}
     )
@@ -473,7 +483,7 @@ def parse(path: Path, *, owner: str | None = None) -> Parsed:
     kind = np.where(group, "group_red_packet", kind).astype(object)
     # A group row's amount is the grabber's share; without a usable share the
     # row cannot be loaded (the total must never stand in for it).
-    bad_share = data & ~long_row & ~too_short & ~bad_amount & group & (recv_empty | ~recv_ok.to_numpy())
+    bad_share = group & (recv_empty | ~recv_ok.to_numpy())
 
     amount = np.where(group, recv_yuan.to_numpy(), amount_yuan.to_numpy()).astype(object)
     sent = np.isin(kind, ["red_packet", "group_red_packet", "transfer", "qr_payment"]) & out
@@ -496,7 +506,7 @@ def parse(path: Path, *, owner: str | None = None) -> Parsed:
     raw_type = (memo1 + "/" + use).where((memo1 != "") | (use != ""), "")
 
     # raw: every header cell as read, the JSON cell unquoted.
-    keep = data & ~long_row & ~too_short & ~bad_amount & ~bad_share
+    keep = loadable & ~bad_share
     kept = body.loc[keep, list(range(width))]
     raw_cells = []
     for i in range(width):

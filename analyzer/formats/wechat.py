@@ -190,11 +190,11 @@ def _parse_xlsx(path: Path, owner: str | None) -> Parsed:
     wb = None
     try:
         wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-        name = _pick_sheet_name(path, wb)
-        if name is None:
+        ws = _pick_sheet(wb)
+        if ws is None:
             raise FormatError(f"{path.name}: WeChat bill header row (交易时间, 交易类型, …) not found")
         records = []
-        for rownum, values in enumerate(_iter_sheet(wb[name]), start=1):
+        for rownum, values in enumerate(_iter_sheet(ws), start=1):
             # Keep the cell values as openpyxl gives them: numeric amounts are turned
             # into text by _amount_text (Decimal(repr(x))), not by str().
             text = ",".join(_cell_text(v) or "" for v in values).rstrip(",")
@@ -217,35 +217,27 @@ def _iter_sheet(ws, max_rows: int | None = None):
     return ws.iter_rows(min_row=1, max_row=max_rows, values_only=True)
 
 
-def _pick_sheet_name(path: Path, wb=None) -> str | None:
+def _pick_sheet(wb):
     """The sheet holding the bill: `Sheet1` when it has the header, else a sheet whose
-    first row is the title, else any sheet with the header. Power-Query copies
-    (`example-wechat-records`, first row Column1…) rank last."""
-    own = wb is None
-    if own:
-        import openpyxl
-
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    try:
-        ranked: list[tuple[int, int, str]] = []
-        for pos, ws in enumerate(wb.worksheets):
-            first = None
-            found = False
-            for values in _iter_sheet(ws, _SHEET_SCAN_ROWS):
-                cells = [_clean(v) for v in values]
-                if first is None and any(cells):
-                    first = next(c for c in cells if c)
-                if _is_header(cells):
-                    found = True
-                    break
-            if not found:
-                continue
+    first row is the title, else any sheet with the header; None when none has it.
+    Power-Query copies (`example-wechat-records`, first row Column1…) rank last."""
+    ranked: list[tuple[int, int, object]] = []
+    # wb.worksheets builds each read-only sheet once (openpyxl scans its XML for the
+    # size on construction): reuse these objects rather than looking sheets up again.
+    for pos, ws in enumerate(wb.worksheets):
+        first = None
+        found = False
+        for values in _iter_sheet(ws, _SHEET_SCAN_ROWS):
+            cells = [_clean(v) for v in values]
+            if first is None and any(cells):
+                first = next(c for c in cells if c)
+            if _is_header(cells):
+                found = True
+                break
+        if found:
             rank = 0 if ws.title == "Sheet1" else 1 if first == TITLE else 2
-            ranked.append((rank, pos, ws.title))
-        return min(ranked)[2] if ranked else None
-    finally:
-        if own:
-            wb.close()
+            ranked.append((rank, pos, ws))
+    return min(ranked, key=lambda r: r[:2])[2] if ranked else None
 
 
 def _is_header(cells: list) -> bool:

@@ -1,0 +1,73 @@
+"""The case: init, finding it (--case, RPA_CASE, current folder), schema versions."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from analyzer.db import MIGRATIONS, SCHEMA_VERSION, migrate, schema_version
+from analyzer.errors import RpaError
+from tests.helpers import query, rpa
+
+
+def test_init_creates_database_and_commented_config(tmp_path):
+    case = tmp_path / "case1"
+    result = rpa("init", case)
+    assert result.exit_code == 0
+    assert (case / "rpa.duckdb").is_file()
+    config = (case / "rpa.toml").read_text(encoding="utf-8")
+    assert "[[windows]]" in config and "[[events]]" in config
+    assert all(line.startswith("#") or not line.strip() for line in config.splitlines())
+    tables = {r[0] for r in query(case, "SELECT table_name FROM information_schema.tables")}
+    assert {"sources", "transactions", "rejects", "duplicates", "persons", "accounts", "person_accounts", "relations", "meta"} <= tables
+    assert query(case, "SELECT value FROM meta WHERE key = 'schema_version'") == [(str(SCHEMA_VERSION),)]
+
+
+def test_init_twice_keeps_the_case(tmp_path):
+    rpa("init", tmp_path)
+    (tmp_path / "rpa.toml").write_text("# mine\n", encoding="utf-8")
+    result = rpa("init", tmp_path)
+    assert result.exit_code == 0 and "already holds a case" in result.stdout
+    assert (tmp_path / "rpa.toml").read_text(encoding="utf-8") == "# mine\n"
+
+
+def test_command_without_case_says_how_to_make_one(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RPA_CASE", raising=False)
+    result = rpa("status")
+    assert result.exit_code == 2
+    assert "no rpa case in" in result.stderr and "rpa init" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_case_option_and_env_pick_the_case(tmp_path, monkeypatch):
+    rpa("init", tmp_path / "a")
+    monkeypatch.chdir(tmp_path)
+    assert rpa("status", "--case", tmp_path / "a").exit_code == 0
+    assert rpa("status", env={"RPA_CASE": str(tmp_path / "a")}).exit_code == 0
+    assert rpa("status", env={"RPA_CASE": str(tmp_path / "missing")}).exit_code == 2
+
+
+def test_current_folder_is_the_default_case(tmp_path, monkeypatch):
+    rpa("init", tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RPA_CASE", raising=False)
+    result = rpa("status")
+    assert result.exit_code == 0
+    assert "0 sources, 0 movements" in result.stdout
+
+
+def test_migrations_bring_an_old_case_up_to_date(tmp_path):
+    con = duckdb.connect(str(tmp_path / "old.duckdb"))
+    assert schema_version(con) == 0
+    assert migrate(con) == len(MIGRATIONS)
+    assert schema_version(con) == SCHEMA_VERSION
+    assert migrate(con) == 0  # nothing to do the second time
+
+
+def test_case_from_a_newer_rpa_is_refused(tmp_path):
+    con = duckdb.connect(str(tmp_path / "new.duckdb"))
+    migrate(con)
+    con.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
+    with pytest.raises(RpaError, match="newer than this rpa"):
+        migrate(con)
