@@ -70,16 +70,9 @@ def format_module(name: str) -> ModuleType:
 def display_name(path: Path) -> str:
     """A path for people: folder names that are GBK bytes (Tenpay productions unpacked
     on Chinese Windows) are shown decoded instead of as mojibake."""
-    text = str(path)
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        raw = os.fsencode(text)
-        try:
-            return raw.decode("gb18030")
-        except UnicodeDecodeError:
-            return raw.decode("utf-8", errors="replace")
+    from analyzer.formats.tenpay import display_path
+
+    return display_path(path)
 
 
 def collect_files(paths: Iterable[Path]) -> list[tuple[Path, bool]]:
@@ -523,6 +516,8 @@ def _record_duplicates(con, source_id: int) -> None:
             seen_by_payee = t.seen_by_payee OR n.seen_by_payee,
             match_id = coalesce(t.match_id, n.match_id),
             packet_id = coalesce(t.packet_id, n.packet_id),
+            -- the sender's side knows a share belongs to a group packet; the grabber's does not
+            kind = CASE WHEN n.kind = 'group_red_packet' AND t.kind = 'red_packet' THEN n.kind ELSE t.kind END,
             payer_name = coalesce(t.payer_name, n.payer_name),
             payee_name = coalesce(t.payee_name, n.payee_name),
             memo = coalesce(t.memo, n.memo)

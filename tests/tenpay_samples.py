@@ -131,7 +131,8 @@ def write_trades(
 # Each builder returns a row dict (or a list of them) for the file of `uid`.
 
 
-def _base(uid: str, name: str, drcr: str, use: str, ts: str, fen: int, txn: str, *, balance: int = 0, biz: str = "余额支付") -> dict:
+def _base(uid: str, name: str, drcr: str, use: str, ts: str, fen: int, txn: str, *, balance: int = 0,
+          biz: str = "余额支付") -> dict:  # fmt: skip
     return {
         "用户ID": uid,
         "交易单号": txn,

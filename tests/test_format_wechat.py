@@ -301,7 +301,7 @@ def test_synthetic_csv_bom_crlf(tmp_path):
     _check(
         _row(p, 26),
         kind="qr_payment", payee="小卖部", match_id="1000049901202405080000000000008",
-        memo="二维码收款\r\n付款方留言:两瓶水",
+        memo="二维码收款\n付款方留言:两瓶水",
     )
     _check(_row(p, 29), kind="red_packet", raw_type="微信红包(面对面红包)", payee=None, memo="备注二")
     # Preamble totals of the synthetic bill agree with the loaded rows (the reject excluded).
@@ -322,14 +322,23 @@ def test_extra_column_and_reordered_columns_map_by_name(tmp_path):
     header = "交易类型,交易时间,交易对方,商品,收/支,金额(元),支付方式,当前状态,交易单号,商户单号,订单号,备注"
     # Not detected as a header (交易时间 is not first): header must be found by content.
     path = tmp_path / "odd.csv"
-    path.write_text("\n".join(PREAMBLE + [header, "转账,2024-05-01 10:00:00,甲,/,支出,¥1.00,零钱,支付成功,T1\t,M1\t,X1,/"]), encoding="utf-8")
+    row = "转账,2024-05-01 10:00:00,甲,/,支出,¥1.00,零钱,支付成功,T1\t,M1\t,X1,/"
+    path.write_text("\n".join(PREAMBLE + [header, row]), encoding="utf-8")
     with pytest.raises(FormatError, match="header row"):
         _parse(path)
     header = "交易时间,交易类型,交易对方,订单号,商品,收/支,金额(元),支付方式,当前状态,交易单号,商户单号,备注"
-    path.write_text("\n".join(PREAMBLE + [header, "2024-05-01 10:00:00,转账,甲,X1,/,支出,¥1.00,零钱,支付成功,T1\t,M1\t,/"]), encoding="utf-8")
+    row = "2024-05-01 10:00:00,转账,甲,X1,/,支出,¥1.00,零钱,支付成功,T1\t,M1\t,/"
+    path.write_text("\n".join(PREAMBLE + [header, row]), encoding="utf-8")
     p = _parse(path)
     _check(_row(p, 18), kind="transfer", payee="甲", amount="1.00", txn_id="T1", match_id="M1", status="success")
     assert json.loads(_row(p, 18)["raw"])["订单号"] == "X1"
+
+
+def test_unknown_direction_is_a_reject(tmp_path):
+    path = _write_csv(tmp_path / "bill.csv", [DATA[0].replace(",支出,", ",出去,"), DATA[1]])
+    p = _parse(path)
+    assert [(r.line, r.reason) for r in p.rejects] == [(18, "unknown 收/支 value '出去'")]
+    assert p.rows["line"].tolist() == [19] and p.rows_read == 2
 
 
 def test_no_nickname_gives_no_owner(tmp_path):

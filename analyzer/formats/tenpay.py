@@ -76,6 +76,8 @@ _GIFT_RE = "|".join(re.escape(w) for w in GIFT_CARD_WORDS)
 
 # Invisible characters that tools and Excel round-trips leave in cells.
 _INVISIBLE_RE = "[\ufeff\u200b\u200c\u200d\u2060]"
+# A row may carry up to this many fields beyond the header if they are empty
+# (trailing TABs); rows longer than that are rejected without looking.
 _EXTRA_SLACK = 8
 _ESSENTIAL = {
     "uid": "用户ID",
@@ -125,6 +127,7 @@ def display_path(path: Path | str | bytes) -> str:
 
 
 def _clean_header(cell: str) -> str:
+    """A header cell without BOM/zero-width characters and padding."""
     return re.sub(_INVISIBLE_RE, "", cell).strip(" \t\r\n\xa0\u3000")
 
 
@@ -251,7 +254,7 @@ def _unquote(s: pd.Series) -> pd.Series:
 def _fen_to_yuan(s: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Integer fen text → yuan text ('2000' → '20.00', '5' → '0.05').
     Returns (yuan, is_integer); yuan is '' where the cell is not an integer."""
-    ok = s.str.fullmatch(r"\d+").fillna(False).astype(bool)
+    ok = s.str.fullmatch(r"[0-9]+").fillna(False).astype(bool)
     digits = s.where(ok, "").str.lstrip("0").str.zfill(3)
     yuan = (digits.str.slice(0, -2) + "." + digits.str.slice(-2)).where(ok, "")
     return yuan, ok
@@ -259,7 +262,8 @@ def _fen_to_yuan(s: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 def _fen_int(s: pd.Series, ok: pd.Series) -> np.ndarray:
     """Integer fen as int64, -1 where not an integer. (Used only for comparisons.)"""
-    return pd.to_numeric(s.where(ok, "-1"), errors="coerce").fillna(-1).astype("int64").to_numpy()
+    fits = ok & (s.str.len() <= 18)  # int64; longer numbers are left to ingest's DECIMAL cast
+    return pd.to_numeric(s.where(fits, "-1"), errors="coerce").fillna(-1).astype("int64").to_numpy()
 
 
 def _text(s: pd.Series | np.ndarray) -> np.ndarray:

@@ -63,7 +63,12 @@ _SUCCESS = {
 }
 _RETURNED = {"对方已退还", "已退还", "已过期"}
 
-_DIRECTIONS = {"收入": "in", "支出": "out", "/": "neutral", "": "neutral", "不计收支": "neutral", "中性交易": "neutral", "其他": "neutral"}
+# 收/支: 收入, 支出 or '/' in real bills; the other neutral words are tolerated. Anything
+# else means shifted columns or a foreign file, and the row is rejected.
+_DIRECTIONS = {
+    "收入": "in", "支出": "out",
+    "/": "neutral", "": "neutral", "不计收支": "neutral", "中性交易": "neutral", "其他": "neutral",
+}
 
 _NICK_RE = re.compile(r"微信昵称\s*[：:]\s*\[(.*)\]")
 _PERIOD_RE = re.compile(r"起始时间\s*[：:]\s*\[(.*?)\]\s*终止时间\s*[：:]\s*\[(.*?)\]")
@@ -110,7 +115,10 @@ def _sniff_xlsx(path: Path) -> bool:
     shared-string table first, seconds for a large bill. The title or the header
     cells are among the first strings of a WeChat bill."""
     with zipfile.ZipFile(path) as zf:
-        names = [n for n in zf.namelist() if n == "xl/sharedStrings.xml" or (n.startswith("xl/worksheets/") and n.endswith(".xml"))]
+        names = [
+            n for n in zf.namelist()
+            if n == "xl/sharedStrings.xml" or (n.startswith("xl/worksheets/") and n.endswith(".xml"))
+        ]
         for name in names:
             with zf.open(name) as fh:
                 text = fh.read(_SNIFF_XML_BYTES).decode("utf-8", errors="ignore")
@@ -483,8 +491,13 @@ def _memo(goods: str | None, note: str | None) -> str | None:
 
 
 def _clean(value: object) -> str | None:
-    """A cell (CSV text or XLSX value) as trimmed text; empty and '/' → None."""
-    return clean_cell(value if isinstance(value, str) else _cell_text(value))
+    """A cell (CSV text or XLSX value) as trimmed text; empty and '/' → None.
+    Line breaks inside a quoted field become plain LF."""
+    if isinstance(value, str):
+        if "\r" in value:
+            value = value.replace("\r\n", "\n").replace("\r", "\n")
+        return clean_cell(value)
+    return clean_cell(_cell_text(value))
 
 
 def _cell_text(value: object) -> str | None:
