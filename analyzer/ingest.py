@@ -39,6 +39,8 @@ LAYOUTS_TRIED = "WeChat Pay bill (CSV/XLSX), Alipay bill (3 CSV layouts), Tenpay
 HEAD_BYTES = 64 * 1024
 MATCH_SECONDS = 120  # movements seen from both sides match within this many seconds
 SKIP_NAMES = {"rpa.duckdb", "rpa.duckdb.wal", "rpa.toml"}
+# In a folder walk, files with these suffixes are never exports (scripts, notes, reports).
+SKIP_SUFFIXES = {".py", ".md", ".toml", ".html", ".json", ".duckdb", ".wal", ".log", ".gitkeep", ".pdf", ".png"}
 
 
 @dataclass
@@ -88,7 +90,7 @@ def collect_files(paths: Iterable[Path]) -> list[tuple[Path, bool]]:
             for root, dirs, files in os.walk(p):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 for f in sorted(files):
-                    if f.startswith(".") or f in SKIP_NAMES:
+                    if f.startswith(".") or f in SKIP_NAMES or Path(f).suffix.lower() in SKIP_SUFFIXES:
                         continue
                     out.append((Path(root) / f, False))
         elif p.exists():
@@ -400,8 +402,10 @@ def _dedupe(con, source_id: int) -> int:
     1. the same row twice in this file (same ids, time, parties, amount);
     2. a shared id (txn_id, or match_id that both sides carry) with the same amount
        and no contradicting party;
-    3. the other party's export of the same movement: same payer, payee and amount,
-       times within MATCH_SECONDS, and the stored movement not yet seen from this side.
+    3. another export of the same movement: same payer, payee and amount, times within
+       MATCH_SECONDS, and the stored movement not yet seen from this side — or seen from
+       it only through another channel (a WeChat bill and a Tenpay production of one
+       account show the same packets; one bill never shows a packet twice).
     """
     # 1. Only rows whose txn_id repeats within the file can be the same row twice.
     con.execute(
@@ -421,7 +425,7 @@ def _dedupe(con, source_id: int) -> int:
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE old AS
-        SELECT t.id, t.txn_id, t.match_id, t.ts, t.amount, t.seen_by_payer, t.seen_by_payee, {_PARTY_KEYS}
+        SELECT t.id, t.txn_id, t.match_id, t.ts, t.amount, t.channel, t.seen_by_payer, t.seen_by_payee, {_PARTY_KEYS}
         FROM transactions t {_PARTY_JOINS}
         WHERE t.source_id <> $s
           AND t.ts BETWEEN (SELECT min(ts) - INTERVAL 2 DAY FROM transactions WHERE source_id = $s)
@@ -444,7 +448,7 @@ def _match_stored(con, source_id: int) -> None:
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE cand AS
-        SELECT t.id, t.txn_id, t.match_id, t.ts, t.amount, t.seen_by_payer, t.seen_by_payee, {_PARTY_KEYS}
+        SELECT t.id, t.txn_id, t.match_id, t.ts, t.amount, t.channel, t.seen_by_payer, t.seen_by_payee, {_PARTY_KEYS}
         FROM transactions t {_PARTY_JOINS}
         WHERE t.source_id = ? AND t.id NOT IN (SELECT new_id FROM matched)
         """,
@@ -480,8 +484,8 @@ def _match_stored(con, source_id: int) -> None:
                 FROM cand c JOIN old o
                   ON c.payer_key = o.payer_key AND c.payee_key = o.payee_key AND c.amount = o.amount
                  AND o.ts BETWEEN c.ts - INTERVAL {MATCH_SECONDS} SECOND AND c.ts + INTERVAL {MATCH_SECONDS} SECOND
-                WHERE ((NOT c.seen_by_payer AND c.seen_by_payee AND NOT o.seen_by_payee)
-                       OR (c.seen_by_payer AND NOT c.seen_by_payee AND NOT o.seen_by_payer))
+                WHERE ((NOT c.seen_by_payer AND c.seen_by_payee AND (NOT o.seen_by_payee OR o.channel <> c.channel))
+                       OR (c.seen_by_payer AND NOT c.seen_by_payee AND (NOT o.seen_by_payer OR o.channel <> c.channel)))
                   AND c.id NOT IN (SELECT new_id FROM matched)
                   AND o.id NOT IN (SELECT old_id FROM matched)
             ),

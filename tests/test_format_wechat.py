@@ -177,7 +177,10 @@ def test_preciouss_csv_grade_c_loads(shared_formats):
 
 
 def test_preciouss_xlsx_grade_c_loads(shared_formats):
-    p = _parse(shared_formats / PRECIOUSS / "wechat_sample.xlsx")  # sheet named 'Sheet'
+    path = shared_formats / PRECIOUSS / "wechat_sample.xlsx"
+    # Inline strings written as &#NNNNN; character references: sniff must parse the XML.
+    assert wechat.sniff(path, path.read_bytes()[:65536]) is True
+    p = _parse(path)  # sheet named 'Sheet'
     assert p.format == "wechat_xlsx" and p.owner == "测试用户"
     assert len(p.rows) == 4 and p.rejects == []
     assert p.rows["line"].tolist() == [10, 11, 12, 13]
@@ -252,7 +255,7 @@ def test_synthetic_csv_bom_crlf(tmp_path):
     assert path.read_bytes().startswith(b"\xef\xbb\xbf") and b"\r\n" in path.read_bytes()
     assert wechat.sniff(path, path.read_bytes()[:65536]) is True
     p = _parse(path)
-    assert p.format == "wechat_csv" and p.owner == "老王"
+    assert p.format == "wechat_csv" and p.owner == "老王" and p.encoding == "utf-8"
     assert (p.period_start, p.period_end) == ("2024-05-01 00:00:00", "2024-05-31 23:59:59")
     assert p.rows["line"].tolist() == [18, 19, 20, 21, 22, 23, 25, 26, 29]
     assert p.rows_read == 10
@@ -315,6 +318,7 @@ def test_synthetic_csv_gbk_and_no_padding(tmp_path):
     assert wechat.sniff(path, path.read_bytes()[:65536]) is True
     p = _parse(path)
     assert p.owner == "老王" and len(p.rows) == 2
+    assert p.encoding == "gbk"
     _check(_row(p, 19), kind="group_red_packet", payee=None, raw_status="已退还(￥3.20)")
 
 
@@ -436,6 +440,17 @@ def test_synthetic_xlsx_2026_layout(tmp_path):
     _check(_row(p, 25), kind="withdrawal", payer="老王", payee="招商银行(1234)", memo=None)
     _check(_row(p, 26), kind="gift_card", amount="0.30")
     assert "不该读到" not in p.rows["payee"].tolist()
+
+
+def test_sniff_reads_a_rich_text_title(tmp_path):
+    from openpyxl.cell.rich_text import CellRichText, TextBlock
+    from openpyxl.cell.text import InlineFont
+
+    wb = openpyxl.Workbook()
+    wb.active.append([CellRichText(TextBlock(InlineFont(b=True), "微信支付"), "账单明细")])
+    path = tmp_path / "rich.xlsx"
+    wb.save(path)
+    assert wechat.sniff(path, path.read_bytes()[:65536]) is True
 
 
 def test_synthetic_xlsx_without_dimension_still_reads(tmp_path):

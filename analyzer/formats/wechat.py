@@ -18,9 +18,10 @@ import datetime as dt
 import io
 import re
 import unicodedata
+import xml.etree.ElementTree as ET
 import zipfile
-from functools import lru_cache
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import lru_cache
 from pathlib import Path
 
 from analyzer.errors import FormatError
@@ -79,11 +80,8 @@ _TS_RE = re.compile(
     r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:\s+|T)(\d{1,2}):(\d{2})(?::(\d{2}))?$"
 )
 _CENT = Decimal("0.01")
-# XLSX sniff: text nodes holding exactly the title or the first two header cells.
+# XLSX sniff: how much of each XML part is read looking for the title or header.
 _SNIFF_XML_BYTES = 1 << 20
-_XML_TITLE = re.compile(r">\s*微信支付账单明细\s*<")
-_XML_TS = re.compile(r">\s*交易时间\s*<")
-_XML_TYPE = re.compile(r">\s*交易类型\s*<")
 
 
 # --------------------------------------------------------------------------- sniff
@@ -113,7 +111,8 @@ def sniff(path: Path, head: bytes) -> bool:
 def _sniff_xlsx(path: Path) -> bool:
     """Peek into the workbook's XML without loading it: openpyxl would read the whole
     shared-string table first, seconds for a large bill. The title or the header
-    cells are among the first strings of a WeChat bill."""
+    cells are among the first strings of a WeChat bill, either in the shared-string
+    table or inline in a sheet."""
     with zipfile.ZipFile(path) as zf:
         names = [
             n for n in zf.namelist()
@@ -121,10 +120,33 @@ def _sniff_xlsx(path: Path) -> bool:
         ]
         for name in names:
             with zf.open(name) as fh:
-                text = fh.read(_SNIFF_XML_BYTES).decode("utf-8", errors="ignore")
-            if _XML_TITLE.search(text) or (_XML_TS.search(text) and _XML_TYPE.search(text)):
-                return True
+                seen = set()
+                for text in _xml_strings(fh, _SNIFF_XML_BYTES):
+                    seen.add(text.strip())
+                    if TITLE in seen or (C_TS in seen and C_TYPE in seen):
+                        return True
     return False
+
+
+def _xml_strings(fh, limit: int):
+    """The strings (<si> shared, <is> inline) in the first `limit` bytes of an XLSX part.
+    Parsed as XML, not matched as bytes: writers escape CJK as &#NNNNN; and split
+    strings into rich-text runs."""
+    parser = ET.XMLPullParser(events=("end",))
+    read = 0
+    while read < limit:
+        chunk = fh.read(64 * 1024)
+        if not chunk:
+            break
+        read += len(chunk)
+        parser.feed(chunk)
+        for _event, el in parser.read_events():
+            tag = el.tag.rsplit("}", 1)[-1]
+            if tag in ("si", "is"):
+                yield "".join(el.itertext())
+                el.clear()
+            elif tag == "row":
+                el.clear()  # a worksheet's cells are not needed once read
 
 
 def _decode_head(head: bytes) -> str | None:
@@ -167,7 +189,7 @@ def parse(path: Path, *, owner: str | None = None) -> Parsed:
 
 def _parse_csv(path: Path, owner: str | None) -> Parsed:
     try:
-        text, _enc = decode_bytes(path.read_bytes())
+        text, encoding = decode_bytes(path.read_bytes())
     except OSError as exc:
         raise FormatError(f"{path.name}: cannot read file ({exc.strerror or exc})") from None
     except UnicodeDecodeError:
@@ -189,7 +211,9 @@ def _parse_csv(path: Path, owner: str | None) -> Parsed:
             records.append((start, cells, "".join(lines[start - 1 : end]).rstrip("\r\n")))
     except csv.Error as exc:
         raise FormatError(f"{path.name}: line {reader.line_num}: unreadable CSV ({exc})") from None
-    return _build(path, FORMAT_CSV, records, owner, strict_width=True)
+    parsed = _build(path, FORMAT_CSV, records, owner, strict_width=True)
+    parsed.encoding = encoding  # not a Parsed field: ingest reads it with getattr for `sources`
+    return parsed
 
 
 def _parse_xlsx(path: Path, owner: str | None) -> Parsed:
