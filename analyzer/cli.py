@@ -135,8 +135,8 @@ def ingest(
         ) as progress:
             task = progress.add_task("reading", total=None)
 
-            def on_file(i: int, n: int, name: str) -> None:
-                progress.update(task, completed=i, total=n, description=Path(name).name[:40])
+            def on_file(i: int, n: int, text: str) -> None:
+                progress.update(task, completed=i, total=n, description=text[:60])
 
             results = ingest_paths(con, paths, format=format, owner=owner, on_file=on_file)
 

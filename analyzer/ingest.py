@@ -135,9 +135,14 @@ def ingest_paths(
     files = collect_files(paths)
     results = []
     for i, (path, explicit) in enumerate(files):
-        if on_file:
-            on_file(i, len(files), display_name(path))
-        results.append(ingest_file(con, path, format=format, owner=owner, explicit=explicit))
+        name = display_name(path)
+
+        def stage(what: str, i=i, name=name) -> None:
+            if on_file:
+                on_file(i, len(files), f"{Path(name).name} · {what}")
+
+        stage("reading")
+        results.append(ingest_file(con, path, format=format, owner=owner, explicit=explicit, on_stage=stage))
     return results
 
 
@@ -148,8 +153,9 @@ def ingest_file(
     format: str | None = None,
     owner: str | None = None,
     explicit: bool = True,
+    on_stage: Callable[[str], None] | None = None,
 ) -> FileResult:
-    """Ingest one file, whole or not at all."""
+    """Ingest one file, whole or not at all. `on_stage(name)` hears each step begin."""
     name = display_name(path)
     try:
         sha, size = file_digest(path)
@@ -171,8 +177,10 @@ def ingest_file(
 
     con.execute("BEGIN TRANSACTION")
     try:
-        result = _load(con, path, name, head, fmt, module, owner, sha, size)
+        result = _load(con, path, name, head, fmt, module, owner, sha, size, on_stage or (lambda _: None))
         _pause_point("ingest.before_commit")
+        if on_stage:
+            on_stage("committing")
         con.execute("COMMIT")
         return result
     except FormatError as exc:
@@ -186,7 +194,7 @@ def ingest_file(
             con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
-def _load(con, path, name, head, fmt, module, owner, sha, size) -> FileResult:
+def _load(con, path, name, head, fmt, module, owner, sha, size, stage: Callable[[str], None]) -> FileResult:
     source_id = con.execute("SELECT coalesce(max(source_id), 0) + 1 FROM sources").fetchall()[0][0]
     base_id = con.execute("SELECT coalesce(max(id), 0) FROM transactions").fetchall()[0][0]
     if fmt == "canonical":
@@ -208,12 +216,14 @@ def _load(con, path, name, head, fmt, module, owner, sha, size) -> FileResult:
         parse_rejects = [(r.line, r.raw, r.reason) for r in parsed.rejects]
         encoding = getattr(parsed, "encoding", None)
 
+    stage("checking")
     if parse_rejects:
         con.executemany(
             "INSERT INTO rejects VALUES (?, ?, ?, ?)", [(source_id, line, raw, reason) for line, raw, reason in parse_rejects]
         )
     _reject_invalid(con, source_id)
     _register_accounts(con, source_id)
+    stage("matching")
     matched = _dedupe(con, source_id)
     _link(con, source_id)
 

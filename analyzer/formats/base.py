@@ -114,6 +114,10 @@ def frame(records: list[dict]) -> pd.DataFrame:
         if c not in df.columns:
             df[c] = None
     df = df[list(MOVEMENT_COLUMNS)]
+    # pandas 3 infers its `str` dtype with NaN for missing cells; the contract is
+    # Python str or None, so keep plain objects.
+    text = [c for c in MOVEMENT_COLUMNS if c != "line"]
+    df[text] = df[text].astype(object).where(df[text].notna(), None)
     df["line"] = df["line"].astype("int64")
     return df
 
