@@ -20,20 +20,19 @@ from types import ModuleType
 from typing import Callable, Iterable
 
 import duckdb
-import pandas as pd
 
 from analyzer import __version__
 from analyzer.errors import FormatError, RpaError
 from analyzer.formats import canonical
-from analyzer.formats.base import CHANNELS, KINDS, MOVEMENT_COLUMNS, STATUSES, Parsed, normalize_account
+from analyzer.formats.base import CHANNELS, KINDS, MOVEMENT_COLUMNS, STATUSES, Parsed, display_path, normalize_account
 
 # Layouts tried in this order when sniffing; the first that recognises a file wins.
 # Names are what `--format` accepts.
 FORMAT_MODULES = {
+    "canonical": "analyzer.formats.canonical",  # first: its sniff is strict and it needs no pandas
     "tenpay": "analyzer.formats.tenpay",
     "wechat": "analyzer.formats.wechat",
     "alipay": "analyzer.formats.alipay",
-    "canonical": "analyzer.formats.canonical",
 }
 LAYOUTS_TRIED = "WeChat Pay bill (CSV/XLSX), Alipay bill (3 CSV layouts), Tenpay TenpayTrades.txt, rpa canonical CSV/Parquet"
 HEAD_BYTES = 64 * 1024
@@ -72,8 +71,6 @@ def format_module(name: str) -> ModuleType:
 def display_name(path: Path) -> str:
     """A path for people: folder names that are GBK bytes (Tenpay productions unpacked
     on Chinese Windows) are shown decoded instead of as mojibake."""
-    from analyzer.formats.tenpay import display_path
-
     return display_path(path)
 
 
@@ -271,7 +268,7 @@ def _load(con, path, name, head, fmt, module, owner, sha, size, stage: Callable[
     )
 
 
-def _insert_parsed(con, rows: pd.DataFrame, source_id: int, base_id: int) -> None:
+def _insert_parsed(con, rows, source_id: int, base_id: int) -> None:
     """Parser rows (text) → transactions, casting time and amount set-wise. Rows whose
     time or amount does not cast go to `rejects` with the reason instead."""
     rows = rows[list(MOVEMENT_COLUMNS)]
@@ -374,20 +371,16 @@ def _register_accounts(con, source_id: int) -> None:
     ]
     if not new:
         return
-    frame = pd.DataFrame({"account": new, "norm": [normalize_account(a) or a for a in new]})
-    con.register("new_accounts", frame)
-    try:
-        con.execute(
-            """
-            INSERT INTO accounts
-            SELECT n.account, n.norm, r.person_id
-            FROM new_accounts n
-            LEFT JOIN (SELECT norm, min(person_id) AS person_id FROM person_accounts
-                       GROUP BY norm HAVING count(DISTINCT person_id) = 1) r ON r.norm = n.norm
-            """
-        )
-    finally:
-        con.unregister("new_accounts")
+    con.execute(
+        """
+        INSERT INTO accounts
+        SELECT n.account, n.norm, r.person_id
+        FROM (SELECT unnest($accounts) AS account, unnest($norms) AS norm) n
+        LEFT JOIN (SELECT norm, min(person_id) AS person_id FROM person_accounts
+                   GROUP BY norm HAVING count(DISTINCT person_id) = 1) r ON r.norm = n.norm
+        """,
+        {"accounts": new, "norms": [normalize_account(a) or a for a in new]},
+    )
 
 
 # The party a movement's payer or payee is: the person when the roster resolves the

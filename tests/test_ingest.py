@@ -223,3 +223,25 @@ def test_killed_ingest_leaves_nothing_half_loaded(case, tmp_path):
     again = rpa("ingest", src, "--case", case)
     assert again.exit_code == 0
     assert query(case, "SELECT count(*) FROM transactions") == [(500,)]
+
+
+def test_line_numbers_hold_on_a_large_file_with_rejects(case, tmp_path):
+    # Large enough for DuckDB to read in parallel chunks: every stored row's line must
+    # be its physical line (txn_id is written as the line number).
+    path = tmp_path / "big.csv"
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("txn_id,ts,payer,payee,amount\n")
+        for line in range(2, 300_002):
+            if line % 7919 == 0:
+                f.write(f"{line},not a time,a,b,1.00\n")
+            elif line % 10007 == 0:
+                f.write(f"{line},2026-01-01 00:00:00,a\n")
+            else:
+                f.write(f"{line},2026-01-01 00:00:00,a,b,1.00\n")
+    result = rpa("ingest", path, "--case", case)
+    assert result.exit_code == 1
+    bad = {l for l in range(2, 300_002) if l % 7919 == 0 or l % 10007 == 0}
+    assert query(case, "SELECT count(*), count(*) FILTER (WHERE CAST(txn_id AS BIGINT) <> line) FROM transactions") == [
+        (300_000 - len(bad), 0)
+    ]
+    assert {r[0] for r in query(case, "SELECT line FROM rejects")} == bad

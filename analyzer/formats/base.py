@@ -22,11 +22,15 @@ into rejects. A parser may reject a row itself when its structure is wrong
 from __future__ import annotations
 
 import json
+import os
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported where frames are built: the canonical path never needs it
+    import pandas as pd
+
 
 # Every parser returns a DataFrame with exactly these columns. All are text
 # (Python str or None) except `line`, an int.
@@ -92,7 +96,7 @@ class Parsed:
 
     format: str  # layout id, e.g. "wechat_csv", "wechat_xlsx", "alipay_app_2023", "tenpay_27"
     owner: str | None  # account holder's id as the file names it (nickname, Alipay account, 用户ID)
-    rows: pd.DataFrame  # columns MOVEMENT_COLUMNS
+    rows: "pd.DataFrame"  # columns MOVEMENT_COLUMNS
     rejects: list[Reject] = field(default_factory=list)
     rows_read: int = 0  # data rows seen = len(rows) + len(rejects)
     owner_name: str | None = None  # real name of the holder when the file gives one
@@ -102,11 +106,15 @@ class Parsed:
 
 def empty_rows() -> pd.DataFrame:
     """An empty movements frame with the right columns."""
+    import pandas as pd
+
     return pd.DataFrame({c: pd.Series(dtype="int64" if c == "line" else "object") for c in MOVEMENT_COLUMNS})
 
 
 def frame(records: list[dict]) -> pd.DataFrame:
     """Build a movements frame from dicts; missing keys become None."""
+    import pandas as pd
+
     if not records:
         return empty_rows()
     df = pd.DataFrame.from_records(records)
@@ -168,3 +176,28 @@ def raw_json(headers: list[str], cells: list[object]) -> str:
     for j in range(len(headers), len(cells)):
         out[f"#{j + 1}"] = "" if cells[j] is None else str(cells[j])
     return json.dumps(out, ensure_ascii=False)
+
+
+def _readable(part: str) -> str:
+    """One path component: undo surrogate escapes, decode as UTF-8, else GBK."""
+    data = part.encode("utf-8", "surrogateescape")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("gb18030", "replace")
+
+
+def display_path(path: Path | str | bytes) -> str:
+    """The path as a person can read it.
+
+    Productions extracted on Chinese Windows have GBK-encoded folder names
+    (`财付通_…`); on Linux os.walk/Path hand them over as surrogate-escaped str.
+    Each component is turned back into its bytes and decoded as UTF-8, else GBK.
+    """
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    p = Path(path)
+    parts = [_readable(part) for part in p.parts]
+    if not parts:
+        return str(p)
+    return str(Path(*parts))

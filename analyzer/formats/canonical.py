@@ -193,4 +193,10 @@ def _insert(con, source: str, columns: list[str], line_expr: str, params: dict, 
             raw,
         ]
     )
-    con.execute(f"INSERT INTO transactions SELECT {select} FROM {source}", {**params, "base": base_id, "source": source_id})
+    # Row order comes from row_number() in the streaming window, not from storage
+    # order, so DuckDB may insert in parallel without keeping it (measured: -20 %).
+    con.execute("SET preserve_insertion_order = false")
+    try:
+        con.execute(f"INSERT INTO transactions SELECT {select} FROM {source}", {**params, "base": base_id, "source": source_id})
+    finally:
+        con.execute("RESET preserve_insertion_order")

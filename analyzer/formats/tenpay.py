@@ -48,7 +48,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer.errors import FormatError
-from analyzer.formats.base import MOVEMENT_COLUMNS, Parsed, Reject, decode_bytes, empty_rows
+from analyzer.formats.base import MOVEMENT_COLUMNS, Parsed, Reject, decode_bytes, display_path, empty_rows  # noqa: F401 (display_path is part of this module's API)
 
 # Verbatim headers from formats.md §3.3.
 HEADER_27: tuple[str, ...] = (
@@ -96,31 +96,6 @@ def is_trades_file(path: Path) -> bool:
     `TenpayTrades(1).txt`, `tenpaytrades.TXT` ...), so the folder walker can pick them."""
     name = Path(path).name.casefold()
     return name.startswith("tenpaytrades") and name.endswith(".txt")
-
-
-def _readable(part: str) -> str:
-    """One path component: undo surrogate escapes, decode as UTF-8, else GBK."""
-    data = part.encode("utf-8", "surrogateescape")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("gb18030", "replace")
-
-
-def display_path(path: Path | str | bytes) -> str:
-    """The path as a person can read it.
-
-    Productions extracted on Chinese Windows have GBK-encoded folder names
-    (`财付通_…`); on Linux os.walk/Path hand them over as surrogate-escaped str.
-    Each component is turned back into its bytes and decoded as UTF-8, else GBK.
-    """
-    if isinstance(path, bytes):
-        path = os.fsdecode(path)
-    p = Path(path)
-    parts = [_readable(part) for part in p.parts]
-    if not parts:
-        return str(p)
-    return str(Path(*parts))
 
 
 # --------------------------------------------------------------------------- header
