@@ -211,7 +211,7 @@ def _load(con, path, name, head, fmt, module, owner, sha, size, stage: Callable[
         _insert_parsed(con, parsed.rows, source_id, base_id)
         rows_read = parsed.rows_read or (len(parsed.rows) + len(parsed.rejects))
         parse_rejects = [(r.line, r.raw, r.reason) for r in parsed.rejects]
-        encoding = getattr(parsed, "encoding", None)
+        encoding = parsed.encoding
 
     stage("checking")
     if parse_rejects:

@@ -409,7 +409,7 @@ def parse(path: Path, *, owner: str | None = None) -> Parsed:
         period_start=start,
         period_end=end,
     )
-    parsed.encoding = encoding  # not a Parsed field: ingest reads it with getattr for `sources`
+    parsed.encoding = encoding
     return parsed
 
 

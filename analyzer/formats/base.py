@@ -102,6 +102,7 @@ class Parsed:
     owner_name: str | None = None  # real name of the holder when the file gives one
     period_start: str | None = None  # export period from the preamble, as text
     period_end: str | None = None
+    encoding: str | None = None  # how the file's text was decoded (utf-8, gbk ...), for `sources`
 
 
 def empty_rows() -> pd.DataFrame:

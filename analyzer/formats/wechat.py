@@ -212,7 +212,7 @@ def _parse_csv(path: Path, owner: str | None) -> Parsed:
     except csv.Error as exc:
         raise FormatError(f"{path.name}: line {reader.line_num}: unreadable CSV ({exc})") from None
     parsed = _build(path, FORMAT_CSV, records, owner, strict_width=True)
-    parsed.encoding = encoding  # not a Parsed field: ingest reads it with getattr for `sources`
+    parsed.encoding = encoding
     return parsed
 
 
