@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -292,6 +293,268 @@ def rejects(
     for sid, name, line, reason, raw in rows:
         table.add_row(str(sid), name, str(line), reason, (raw or "")[:80])
     out.print(table)
+
+
+def _rules_dirs(case_folder: Path | None, rules_dir: list[Path] | None) -> list[Path]:
+    """The extra rule folders: rpa.toml's rules_dir, then --rules-dir."""
+    from analyzer.config import load_settings
+
+    dirs = []
+    if case_folder is not None:
+        settings = load_settings(case_folder)
+        if settings.rules_dir:
+            dirs.append(settings.rules_dir)
+    return dirs + list(rules_dir or [])
+
+
+@app.command()
+@handle_errors
+def scan(
+    window: Annotated[
+        str,
+        typer.Option("--window", help="Scope: all, election, promotion, custom, festival, or a window's name from rpa.toml."),
+    ] = "all",
+    rule: Annotated[Optional[list[str]], typer.Option("--rule", help="Run only this rule (repeatable).", show_default=False)] = None,
+    since: Annotated[Optional[datetime], typer.Option("--since", formats=["%Y-%m-%d"], help="Only movements on or after this day.", show_default=False)] = None,
+    until: Annotated[Optional[datetime], typer.Option("--until", formats=["%Y-%m-%d"], help="Only movements on or before this day.", show_default=False)] = None,
+    param: Annotated[Optional[list[str]], typer.Option("--param", help="Set a rule parameter for this run: RULE.KEY=VALUE (repeatable).", show_default=False)] = None,
+    rules_dir: Annotated[Optional[list[Path]], typer.Option("--rules-dir", help="A folder of your own rules to run too (repeatable).", show_default=False)] = None,
+    case: CaseOption = None,
+) -> None:
+    """Run the SQL rules and store their findings (replacing those of the rules run).
+
+    Exit 0 whether or not anything was found.
+
+    Example:
+
+        rpa scan --window election
+
+        rpa scan --rule split_packets --param split_packets.min_packets=4 --since 2026-01-01
+    """
+    from analyzer.config import load_settings
+    from analyzer.rules import load_rules, resolve_params
+    from analyzer.scan import scan as run_scan
+
+    folder = find_case(case)
+    settings = load_settings(folder)
+    rules = load_rules(_rules_dirs(folder, rules_dir))
+    if rule:
+        unknown = [r for r in rule if r not in rules]
+        if unknown:
+            raise RpaError(f"no rule {unknown[0]!r}: see `rpa rules`")
+    params = resolve_params(rules, settings.rules, param or [])
+    chosen = [rules[r] for r in (rule or rules)]
+    with open_case(case) as con:
+        runs = run_scan(con, chosen, params, settings, scope=window,
+                        since=since.date() if since else None, until=until.date() if until else None)
+    table = Table(title=f"scan ({window})")
+    for col in ("rule", "findings", "high", "medium", "low"):
+        table.add_column(col, justify="left" if col == "rule" else "right")
+    for r in runs:
+        table.add_row(r.rule.id, str(r.findings), str(r.by_severity["high"]), str(r.by_severity["medium"]), str(r.by_severity["low"]))
+    out.print(table)
+    total = sum(r.findings for r in runs)
+    out.print(f"{total} findings from {len(runs)} rules" + (" — see `rpa findings`" if total else ""))
+
+
+@app.command()
+@handle_errors
+def findings(
+    rule: Annotated[Optional[list[str]], typer.Option("--rule", help="Only this rule (repeatable).", show_default=False)] = None,
+    severity: Annotated[Optional[str], typer.Option("--severity", help="Only high, medium or low.", show_default=False)] = None,
+    format: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+    lang: Annotated[str, typer.Option("--lang", help="Language of the reason: zh or en.")] = "zh",
+    case: CaseOption = None,
+) -> None:
+    """List the findings of the last scans, most severe first.
+
+    Example:
+
+        rpa findings --severity high
+
+        rpa findings --format json > findings.json
+    """
+    import csv
+    import json
+
+    from analyzer.findings import list_findings, money
+
+    if severity is not None and severity not in ("high", "medium", "low"):
+        raise RpaError("--severity must be high, medium or low")
+    if format not in ("table", "json", "csv"):
+        raise RpaError("--format must be table, json or csv")
+    if lang not in ("zh", "en"):
+        raise RpaError("--lang must be zh or en")
+    with open_case(case, read_only=True) as con:
+        rows = list_findings(con, rule, severity, lang)
+    keys = ["id", "rule", "severity", "score", "subject", "counterparties", "window", "start", "end", "total_amount", "txn_count", "txn_ids", "reason"]
+    if format == "json":
+        print(json.dumps([{k: r[k] for k in keys} for r in rows], ensure_ascii=False, indent=2))
+        return
+    if format == "csv":
+        w = csv.writer(sys.stdout)
+        w.writerow(keys)
+        for r in rows:
+            w.writerow([";".join(r[k]) if isinstance(r[k], list) else r[k] for k in keys])
+        return
+    if not rows:
+        out.print("no findings: run `rpa scan`")
+        return
+    table = Table(title="findings")
+    for col in ("id", "rule", "sev.", "score", "subject", "window", "amount", "n", "reason"):
+        table.add_column(col, justify="right" if col in ("score", "amount", "n") else "left", overflow="fold")
+    for r in rows:
+        subject = r["subject"] + (f" {r['subject_name']}" if r["subject_name"] else "")
+        table.add_row(r["id"], r["rule"], r["severity"], f"{r['score']:.0f}", subject, r["window"] or "",
+                      money(r["total_amount"]), str(r["txn_count"]), r["reason"])
+    out.print(table)
+
+
+@app.command()
+@handle_errors
+def show(
+    finding_id: Annotated[str, typer.Argument(help="A finding id from `rpa findings`.")],
+    lang: Annotated[str, typer.Option("--lang", help="zh or en.")] = "zh",
+    case: CaseOption = None,
+) -> None:
+    """Print one finding: why it fired, its figures against the thresholds, and the
+    evidence movements with the file and line each came from.
+
+    Example:
+
+        rpa show F3A9C0D12B45
+    """
+    from analyzer.findings import get_finding, money
+
+    with open_case(case, read_only=True) as con:
+        f, evidence = get_finding(con, finding_id)
+    out.print(f"{f['id']}  {f['rule']}  severity {f['severity']}  score {f['score']:.0f}", markup=False)
+    out.print(f"subject: {f['subject']}" + (f" ({f['subject_name']})" if f["subject_name"] else ""), markup=False)
+    if f["window"]:
+        out.print(f"window: {f['window']}", markup=False)
+    out.print(f"period: {f['start']} → {f['end']}", markup=False)
+    out.print(f"reason: {f['reason_zh'] if lang == 'zh' else f['reason_en']}", markup=False)
+    out.print(f"parameters: {', '.join(f'{k}={v}' for k, v in f['params'].items())}", markup=False)
+    if f["metrics"]:
+        out.print(f"figures: {', '.join(f'{k}={v}' for k, v in f['metrics'].items() if not k.startswith('unit_'))}", markup=False)
+    table = Table(title=f"evidence ({len(evidence)} movements, {money(f['total_amount'])})")
+    for col in ("time", "payer", "payee", "amount", "kind", "status", "txn_id", "source"):
+        table.add_column(col, justify="right" if col == "amount" else "left", overflow="fold")
+    for e in evidence:
+        payer = e["payer"] + (f" [{e['payer_person']}]" if e["payer_person"] else "") if e["payer"] else ""
+        payee = (e["payee"] or "") + (f" [{e['payee_person']}]" if e["payee_person"] else "")
+        table.add_row(str(e["ts"]), payer, payee, money(e["amount"]), e["kind"], e["status"], e["txn_id"] or "", f"{e['file']}:{e['line']}")
+    out.print(table)
+
+
+rules_app = typer.Typer(help="List the rules, or show one rule's header and SQL.", invoke_without_command=True, no_args_is_help=False)
+app.add_typer(rules_app, name="rules")
+
+
+@rules_app.callback()
+@handle_errors
+def rules_list(
+    ctx: typer.Context,
+    rules_dir: Annotated[Optional[list[Path]], typer.Option("--rules-dir", help="Also list the rules in this folder.", show_default=False)] = None,
+) -> None:
+    """List the rules with their titles and parameters.
+
+    Example:
+
+        rpa rules
+
+        rpa rules show split_packets
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from analyzer.rules import load_rules
+
+    rules = load_rules(list(rules_dir or []))
+    table = Table(title="rules")
+    for col in ("id", "severity", "title", "parameters (default)"):
+        table.add_column(col, overflow="fold")
+    for r in rules.values():
+        table.add_row(r.id, r.severity, f"{r.title_zh}\n{r.title}", "\n".join(f"{p.name}={p.default}" for p in r.params))
+    out.print(table)
+
+
+@rules_app.command("show")
+@handle_errors
+def rules_show(
+    rule_id: Annotated[str, typer.Argument(help="The rule's id (file name without .sql).")],
+    rules_dir: Annotated[Optional[list[Path]], typer.Option("--rules-dir", help="Also look in this folder.", show_default=False)] = None,
+) -> None:
+    """Print a rule's header (title, regulation, rationale, parameters) and its SQL.
+
+    Example:
+
+        rpa rules show election_mass_transfer
+    """
+    from analyzer.rules import load_rules
+
+    rules = load_rules(list(rules_dir or []))
+    if rule_id not in rules:
+        raise RpaError(f"no rule {rule_id!r}: see `rpa rules`")
+    print(rules[rule_id].path.read_text(encoding="utf-8"))
+
+
+@app.command()
+@handle_errors
+def calendar(
+    year: Annotated[Optional[int], typer.Option("--year", help="The year to list (default: this year).", show_default=False)] = None,
+    case: CaseOption = None,
+) -> None:
+    """Print the festival seasons (built-in lunar calendar), statutory holidays, and the
+    case's declared windows and events.
+
+    Example:
+
+        rpa calendar --year 2026
+    """
+    from datetime import date as _date
+
+    from analyzer import calendar as cal
+    from analyzer.config import Settings, load_settings
+
+    year = year or _date.today().year
+    if not 1990 <= year <= 2100:
+        raise RpaError("--year must be between 1990 and 2100")
+    try:
+        settings = load_settings(find_case(case))
+    except RpaError:
+        settings = Settings()  # without a case: the built-in calendar alone
+    season_settings = cal.SeasonSettings.from_mapping(settings.calendar) if settings.calendar else cal.SeasonSettings()
+    listing = cal.calendar_listing(year, season_settings, settings.holidays or None, settings.workdays or None)
+    table = Table(title=f"festival seasons {year}")
+    for col in ("season", "from", "to", "festival days", "statutory holiday", "调休 workdays"):
+        table.add_column(col, overflow="fold")
+    for row in listing:
+        table.add_row(*[_cell(row.get(k)) for k in ("season", "first", "last", "festivals", "holiday", "workdays")])
+    out.print(table)
+    windows = [w for w in settings.windows if w.start.year <= year <= w.end.year]
+    if windows:
+        table = Table(title="windows (rpa.toml)")
+        for col in ("name", "kind", "start", "end", "org_unit"):
+            table.add_column(col)
+        for w in windows:
+            table.add_row(w.name, w.kind, str(w.start), str(w.end), w.org_unit or "")
+        out.print(table)
+    events = [e for e in settings.events if e.date.year == year]
+    if events:
+        table = Table(title="events (rpa.toml)")
+        for col in ("person", "kind", "date", "± days"):
+            table.add_column(col)
+        for e in events:
+            table.add_row(e.person_id, e.kind, str(e.date), str(e.days))
+        out.print(table)
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    return str(value)
 
 
 def main() -> None:

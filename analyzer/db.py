@@ -121,6 +121,42 @@ MIGRATIONS: list[str] = [
     LEFT JOIN accounts qa ON qa.account = t.payee
     LEFT JOIN accounts qn ON qn.account = t.payee_name;
     """,
+    # 2: scans and findings
+    """
+    CREATE TABLE scans (
+        scan_id INTEGER PRIMARY KEY,
+        started_at TIMESTAMP NOT NULL,
+        finished_at TIMESTAMP,
+        window_scope VARCHAR,           -- --window as given
+        since DATE,
+        until DATE,
+        rules VARCHAR NOT NULL,         -- JSON: [{id, sha256, params}]
+        findings INTEGER,
+        rpa_version VARCHAR NOT NULL
+    );
+    CREATE TABLE findings (
+        id VARCHAR PRIMARY KEY,         -- stable: the same rule, subject and evidence give the same id
+        rule VARCHAR NOT NULL,
+        severity VARCHAR NOT NULL,
+        score DOUBLE NOT NULL,          -- 0-100
+        subject VARCHAR NOT NULL,       -- person_id when the roster resolves it, else the account
+        counterparties VARCHAR[] NOT NULL,
+        window_name VARCHAR,
+        start_ts TIMESTAMP,
+        end_ts TIMESTAMP,
+        total_amount DECIMAL(18,2),
+        txn_count BIGINT,
+        reason_zh VARCHAR NOT NULL,
+        reason_en VARCHAR NOT NULL,
+        metrics VARCHAR,                -- JSON: the rule's other output columns
+        params VARCHAR,                 -- JSON: the parameter values the rule ran with
+        scan_id INTEGER NOT NULL
+    );
+    CREATE TABLE finding_evidence (
+        finding_id VARCHAR NOT NULL,
+        transaction_id BIGINT NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,143 @@
+"""The case settings in rpa.toml: windows, events, holiday overrides, calendar and rule
+parameters. Read on every command; a mistake is one error line naming the key."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from analyzer.errors import RpaError
+
+WINDOW_KINDS = ("election", "promotion", "custom")
+EVENT_KINDS = ("wedding", "funeral", "birth", "birthday", "housewarming", "school", "other")
+
+
+class ConfigError(RpaError):
+    """rpa.toml says something rpa cannot use."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """A span of time the investigation cares about (an election, a promotion round)."""
+
+    name: str
+    kind: str
+    start: date
+    end: date
+    org_unit: str | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    """An occasion that explains gifts to or from a person (喜庆之事, a funeral ...)."""
+
+    person_id: str
+    kind: str
+    date: date
+    days: int = 3  # the occasion counts this many days either side of the date
+
+
+@dataclass
+class Settings:
+    """Everything rpa.toml holds."""
+
+    windows: list[Window] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    holidays: dict[date, str] = field(default_factory=dict)
+    workdays: dict[date, str] = field(default_factory=dict)
+    calendar: dict = field(default_factory=dict)
+    rules: dict[str, dict] = field(default_factory=dict)
+    rules_dir: Path | None = None
+
+
+def _date(value, where: str) -> date:
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ConfigError(f"{where}: {value!r} is not a date (write it as 2026-01-05)")
+
+
+def _text(table: dict, key: str, where: str, *, required: bool = True) -> str | None:
+    value = table.get(key)
+    if value is None:
+        if required:
+            raise ConfigError(f"{where}: `{key}` is missing")
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where}: `{key}` must be a non-empty string")
+    return value.strip()
+
+
+def parse_settings(data: dict, source: str = "rpa.toml", base: Path | None = None) -> Settings:
+    """Validate the parsed TOML of a case's settings."""
+    known = {"windows", "events", "holidays", "workdays", "calendar", "rules", "rules_dir"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"{source}: unknown section `{unknown[0]}` (known: {', '.join(sorted(known))})")
+    settings = Settings()
+    names = set()
+    for i, w in enumerate(data.get("windows", []), 1):
+        where = f"{source}: [[windows]] #{i}"
+        if not isinstance(w, dict):
+            raise ConfigError(f"{where}: must be a table")
+        name = _text(w, "name", where)
+        kind = _text(w, "kind", where)
+        if kind not in WINDOW_KINDS:
+            raise ConfigError(f"{where}: kind must be one of {', '.join(WINDOW_KINDS)}, not {kind!r}")
+        start, end = _date(w.get("start"), f"{where} start"), _date(w.get("end"), f"{where} end")
+        if end < start:
+            raise ConfigError(f"{where}: end {end} is before start {start}")
+        if name in names:
+            raise ConfigError(f"{where}: a window named {name!r} is declared twice")
+        names.add(name)
+        settings.windows.append(Window(name, kind, start, end, _text(w, "org_unit", where, required=False)))
+    for i, e in enumerate(data.get("events", []), 1):
+        where = f"{source}: [[events]] #{i}"
+        if not isinstance(e, dict):
+            raise ConfigError(f"{where}: must be a table")
+        kind = _text(e, "kind", where)
+        if kind not in EVENT_KINDS:
+            raise ConfigError(f"{where}: kind must be one of {', '.join(EVENT_KINDS)}, not {kind!r}")
+        days = e.get("days", 3)
+        if not isinstance(days, int) or days < 0 or days > 366:
+            raise ConfigError(f"{where}: days must be a whole number of days (0–366)")
+        settings.events.append(Event(_text(e, "person_id", where), kind, _date(e.get("date"), f"{where} date"), days))
+    for section in ("holidays", "workdays"):
+        table = data.get(section, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{source}: [{section}] must be a table of date = \"name\"")
+        out = getattr(settings, section)
+        for key, value in table.items():
+            out[_date(key, f"{source}: [{section}]")] = str(value)
+    calendar = data.get("calendar", {})
+    if not isinstance(calendar, dict):
+        raise ConfigError(f"{source}: [calendar] must be a table")
+    settings.calendar = dict(calendar)
+    rules = data.get("rules", {})
+    if not isinstance(rules, dict) or not all(isinstance(v, dict) for v in rules.values()):
+        raise ConfigError(f"{source}: [rules.<id>] tables hold a rule's parameters, e.g. [rules.split_packets]")
+    settings.rules = {k: dict(v) for k, v in rules.items()}
+    if "rules_dir" in data:
+        folder = Path(str(data["rules_dir"])).expanduser()
+        settings.rules_dir = folder if folder.is_absolute() or base is None else base / folder
+    return settings
+
+
+def load_settings(case_folder: Path) -> Settings:
+    """Read the case's rpa.toml (missing file: default settings)."""
+    path = case_folder / "rpa.toml"
+    if not path.exists():
+        return Settings()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    return parse_settings(data, str(path), base=case_folder)

@@ -1,0 +1,229 @@
+"""The SQL rule library: one file per rule, a TOML header in leading `--` comments.
+
+    -- title = "..."                    English title
+    -- title_zh = "..."                 Chinese title
+    -- severity = "high"                high | medium | low (a rule may raise it per finding)
+    -- regulation = "..."               the rule(s) it serves
+    -- rationale = "..."                why this pattern matters
+    -- false_positives = ["...", ...]   what else can look like it
+    -- reason_zh = "... {placeholder} ..."   the finding's reason; placeholders are the
+    -- reason_en = "... {placeholder} ..."   rule's output columns and its parameters
+    --
+    -- [params.min_recipients]
+    -- default = 5
+    -- description = "..."
+
+After the header comes exactly one SELECT that reads only the scan tables (see
+scan.py) and takes values only as `$name` parameters, each declared under [params].
+The file stem is the rule id. The loader checks every file with DuckDB's own parser.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import string
+import tomllib
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import duckdb
+
+from analyzer.errors import RpaError
+from analyzer.paths import queries_dir
+
+RULE_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+SEVERITIES = ("high", "medium", "low")
+REQUIRED_KEYS = ("title", "title_zh", "severity", "regulation", "rationale", "false_positives", "reason_zh", "reason_en")
+# Every rule returns these columns; any others become the finding's metrics.
+OUTPUT_COLUMNS = (
+    "subject", "counterparties", "window_name", "start_ts", "end_ts", "total_amount", "txn_count", "evidence", "score",
+)
+
+
+class RuleError(RpaError):
+    """A rule file that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """A rule parameter: its default and what it means."""
+
+    name: str
+    default: object
+    description: str
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule: header fields, parameters and its SQL."""
+
+    id: str
+    path: Path
+    title: str
+    title_zh: str
+    severity: str
+    regulation: str
+    rationale: str
+    false_positives: tuple[str, ...]
+    reason_zh: str
+    reason_en: str
+    params: tuple[Param, ...]
+    sql: str
+    sha256: str
+    header: dict = field(compare=False, repr=False)
+
+    def defaults(self) -> dict:
+        return {p.name: p.default for p in self.params}
+
+
+def split_header(text: str) -> tuple[str, str]:
+    """The leading `--` comment block (without the prefix) and the SQL after it."""
+    header, lines = [], text.splitlines()
+    i = 0
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if stripped.startswith("--"):
+            header.append(stripped[2:][1:] if stripped[2:3] == " " else stripped[2:])
+        elif stripped == "" and not header:
+            continue
+        else:
+            break
+    else:
+        i = len(lines)
+    return "\n".join(header), "\n".join(lines[i:]).strip()
+
+
+def placeholders(template: str) -> set[str]:
+    """Names used as {name} in a reason template."""
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+def parse_rule(path: Path, con: duckdb.DuckDBPyConnection | None = None) -> Rule:
+    """Read and check one rule file. Raises RuleError naming the file and the reason."""
+    rule_id = path.stem
+    where = f"rule {path}"
+    if not RULE_ID.match(rule_id):
+        raise RuleError(f"{where}: the file name must be a rule id of lower-case letters, digits and _")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RuleError(f"{where}: cannot read ({exc})") from None
+    head, sql = split_header(text)
+    try:
+        header = tomllib.loads(head)
+    except tomllib.TOMLDecodeError as exc:
+        raise RuleError(f"{where}: the header is not TOML ({exc})") from None
+    missing = [k for k in REQUIRED_KEYS if k not in header]
+    if missing:
+        raise RuleError(f"{where}: the header lacks {', '.join(missing)}")
+    if header["severity"] not in SEVERITIES:
+        raise RuleError(f"{where}: severity must be one of {', '.join(SEVERITIES)}")
+    params = []
+    for name, spec in header.get("params", {}).items():
+        if not isinstance(spec, dict) or "default" not in spec or "description" not in spec:
+            raise RuleError(f"{where}: [params.{name}] needs a default and a description")
+        default = spec["default"]
+        if isinstance(default, float):  # money and ratios: exact decimals, never float
+            default = Decimal(str(default))
+        params.append(Param(name, default, spec["description"]))
+    if not sql:
+        raise RuleError(f"{where}: no SQL after the header")
+    con = con or duckdb.connect()
+    try:
+        statements = con.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise RuleError(f"{where}: DuckDB cannot parse the SQL: {str(exc).splitlines()[0]}") from None
+    if len(statements) != 1:
+        raise RuleError(f"{where}: must hold exactly one statement, found {len(statements)}")
+    if statements[0].type != duckdb.StatementType.SELECT:
+        raise RuleError(f"{where}: must be a SELECT (found {statements[0].type.name})")
+    used, declared = set(statements[0].named_parameters), {p.name for p in params}
+    if used - declared:
+        raise RuleError(f"{where}: uses undeclared parameter(s) {', '.join(sorted(used - declared))}")
+    if declared - used:
+        raise RuleError(f"{where}: declares unused parameter(s) {', '.join(sorted(declared - used))}")
+    return Rule(
+        id=rule_id,
+        path=path,
+        title=header["title"],
+        title_zh=header["title_zh"],
+        severity=header["severity"],
+        regulation=header["regulation"],
+        rationale=header["rationale"],
+        false_positives=tuple(header["false_positives"]),
+        reason_zh=header["reason_zh"],
+        reason_en=header["reason_en"],
+        params=tuple(params),
+        sql=sql,
+        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        header=header,
+    )
+
+
+def load_rules(extra_dirs: list[Path] | None = None) -> dict[str, Rule]:
+    """All rules: the shipped library, then each extra folder (--rules-dir). A rule id
+    defined twice is an error: an investigator's rule must not silently replace one."""
+    con = duckdb.connect()
+    rules: dict[str, Rule] = {}
+    folders = [queries_dir(), *(extra_dirs or [])]
+    for folder in folders:
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise RuleError(f"rules folder {folder} does not exist")
+        for path in sorted(folder.glob("*.sql")):
+            rule = parse_rule(path, con)
+            if rule.id in rules:
+                raise RuleError(f"rule {path}: the id {rule.id} is already defined by {rules[rule.id].path}")
+            rules[rule.id] = rule
+    con.close()
+    return rules
+
+
+def coerce(value: str, default: object, where: str) -> object:
+    """A parameter value given as text (--param) in the type of its default."""
+    try:
+        if isinstance(default, bool):
+            if value.lower() in ("true", "yes", "1"):
+                return True
+            if value.lower() in ("false", "no", "0"):
+                return False
+            raise ValueError
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+        if isinstance(default, Decimal):
+            return Decimal(value)
+        if isinstance(default, list):
+            return [v.strip() for v in value.split(",") if v.strip()]
+    except (ValueError, InvalidOperation):
+        raise RuleError(f"{where}: {value!r} is not a {type(default).__name__}") from None
+    return value
+
+
+def resolve_params(rules: dict[str, Rule], case_values: dict[str, dict], cli_values: list[str]) -> dict[str, dict]:
+    """Parameter values per rule: defaults, then rpa.toml [rules.<id>], then --param ID.KEY=VALUE."""
+    out = {rid: r.defaults() for rid, r in rules.items()}
+    for rid, values in case_values.items():
+        if rid not in rules:
+            raise RuleError(f"rpa.toml: [rules.{rid}] names no known rule")
+        for key, value in values.items():
+            if key not in out[rid]:
+                raise RuleError(f"rpa.toml: [rules.{rid}] {key} is not a parameter of {rid} ({', '.join(out[rid]) or 'none'})")
+            default = out[rid][key]
+            if isinstance(default, (int, float)) and not isinstance(default, bool) and not isinstance(value, (int, float)):
+                raise RuleError(f"rpa.toml: [rules.{rid}] {key} must be a number")
+            out[rid][key] = Decimal(str(value)) if isinstance(value, float) else value
+    for item in cli_values:
+        target, sep, value = item.partition("=")
+        rid, dot, key = target.partition(".")
+        if not sep or not dot:
+            raise RuleError(f"--param {item!r}: write it as RULE.KEY=VALUE, e.g. split_packets.min_packets=4")
+        if rid not in rules:
+            raise RuleError(f"--param {item!r}: no rule {rid!r}")
+        if key not in out[rid]:
+            raise RuleError(f"--param {item!r}: {rid} has no parameter {key!r} ({', '.join(out[rid]) or 'none'})")
+        out[rid][key] = coerce(value, rules[rid].defaults()[key], f"--param {item!r}")
+    return out

@@ -1,0 +1,270 @@
+"""`rpa scan`: run the SQL rules over the case and store findings that explain themselves.
+
+Before the rules run, the scan builds the tables they read (TEMP, this connection only):
+
+  mv             movements in scope: id, txn_id, ts, day, amount, kind, status, channel,
+                 memo, packet_id, refund_of, payer, payee, payer_person, payee_person,
+                 payer_party / payee_party (the person when resolved, else the account)
+  people         persons: person_id, name, party_member, official, org_unit, position, rank
+  rel            relations: person_id, other_id, relation (family listed both ways round)
+  scan_windows   the windows in scope: name, kind, start_day, end_day, org_unit
+  festive_days   day, season, season_zh, season_en: the festive seasons (built-in calendar)
+  cap_days       day: the days WeChat allows 520-yuan packets (2-14, 5-20, 七夕)
+  occasions      person_id, kind, day_from, day_to: declared events and the days around them
+
+Then the database is locked (no file access, no ATTACH, configuration frozen) and each
+rule runs with its parameters. A rule returns one row per finding (rules.OUTPUT_COLUMNS
+plus metrics); the scan gives each a stable id and its reason in Chinese and English.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+import duckdb
+
+from analyzer import __version__
+from analyzer.config import Settings
+from analyzer.errors import RpaError
+from analyzer.rules import OUTPUT_COLUMNS, SEVERITIES, Rule, RuleError, placeholders
+
+SCOPES = ("all", "election", "promotion", "custom", "festival")
+
+
+@dataclass
+class RuleRun:
+    """What one rule found in a scan."""
+
+    rule: Rule
+    findings: int
+    by_severity: dict[str, int]
+    seconds: float
+
+
+def prepare(con: duckdb.DuckDBPyConnection, settings: Settings, scope: str = "all", since: date | None = None, until: date | None = None) -> None:
+    """Build the scan tables for the given scope (see the module docstring)."""
+    windows = settings.windows
+    if scope in ("election", "promotion", "custom"):
+        windows = [w for w in windows if w.kind == scope]
+    elif scope not in ("all", "festival"):
+        windows = [w for w in windows if w.name == scope]
+        if not windows:
+            known = ", ".join(w.name for w in settings.windows) or "none declared in rpa.toml"
+            raise RpaError(f"--window {scope!r}: not all, election, promotion, custom, festival or a window name ({known})")
+    con.execute("CREATE OR REPLACE TEMP TABLE scan_windows (name VARCHAR, kind VARCHAR, start_day DATE, end_day DATE, org_unit VARCHAR)")
+    if windows:
+        con.executemany("INSERT INTO scan_windows VALUES (?, ?, ?, ?, ?)", [(w.name, w.kind, w.start, w.end, w.org_unit) for w in windows])
+
+    first, last = con.execute("SELECT min(ts)::DATE, max(ts)::DATE FROM transactions").fetchall()[0]
+    years = (max((first or date.today()).year, 1990), min((last or date.today()).year, 2100))
+    _calendar_tables(con, settings, years)
+
+    con.execute("CREATE OR REPLACE TEMP TABLE occasions (person_id VARCHAR, kind VARCHAR, day_from DATE, day_to DATE)")
+    if settings.events:
+        con.executemany(
+            "INSERT INTO occasions VALUES (?, ?, ?::DATE - ?::INTEGER, ?::DATE + ?::INTEGER)",
+            [(e.person_id, e.kind, e.date, e.days, e.date, e.days) for e in settings.events],
+        )
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE people AS
+           SELECT person_id, name, party_member, official, org_unit, position, rank FROM persons"""
+    )
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE rel AS
+           SELECT person_id, other_id, relation FROM relations
+           UNION SELECT other_id, person_id, relation FROM relations WHERE relation IN ('family', 'colleague')"""
+    )
+    where = ["t.status NOT IN ('failed', 'closed')"]
+    params: dict = {}
+    if since:
+        where.append("t.ts >= $since")
+        params["since"] = since
+    if until:
+        where.append("t.ts < $until + INTERVAL 1 DAY")
+        params["until"] = until
+    if scope == "festival":
+        where.append("CAST(t.ts AS DATE) IN (SELECT day FROM festive_days)")
+    elif scope != "all":
+        where.append("EXISTS (SELECT 1 FROM scan_windows w WHERE CAST(t.ts AS DATE) BETWEEN w.start_day AND w.end_day)")
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE mv AS
+        SELECT t.id, t.txn_id, t.ts, CAST(t.ts AS DATE) AS day, t.amount, t.kind, t.status, t.channel, t.memo,
+               t.packet_id, t.refund_of, t.payer, t.payee, t.payer_person, t.payee_person,
+               coalesce(t.payer_person, t.payer) AS payer_party,
+               coalesce(t.payee_person, t.payee) AS payee_party
+        FROM movements t
+        WHERE {' AND '.join(where)}
+        """,
+        params,
+    )
+
+
+def _calendar_tables(con, settings: Settings, years: tuple[int, int]) -> None:
+    from analyzer import calendar
+
+    season_settings = calendar.SeasonSettings.from_mapping(settings.calendar) if settings.calendar else calendar.SeasonSettings()
+    days = calendar.festive_days(years[0], years[1], season_settings, settings.holidays or None, settings.workdays or None)
+    con.execute("CREATE OR REPLACE TEMP TABLE festive_days (day DATE, season VARCHAR, season_zh VARCHAR, season_en VARCHAR)")
+    if days:
+        con.execute(
+            "INSERT INTO festive_days SELECT unnest($d), unnest($s), unnest($z), unnest($e)",
+            {"d": [d.date for d in days], "s": [d.season for d in days], "z": [d.season_zh for d in days], "e": [d.season_en for d in days]},
+        )
+    con.execute("CREATE OR REPLACE TEMP TABLE cap_days AS SELECT unnest($d) AS day", {"d": calendar.cap_520_days(years[0], years[1])})
+
+
+def lock_down(con: duckdb.DuckDBPyConnection) -> None:
+    """From here on SQL cannot reach outside the case: no reading or writing files, no
+    ATTACH, no extension loading, and the configuration cannot be changed back."""
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+
+
+def finding_id(rule_id: str, subject: str, evidence: list[int]) -> str:
+    """Stable id: the same rule, subject and evidence movements give the same id."""
+    key = f"{rule_id}|{subject}|{','.join(str(i) for i in sorted(evidence))}"
+    return "F" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:11].upper()
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, Decimal):
+        return f"{value:,.2f}"
+    if isinstance(value, float):
+        return f"{value:,.2f}" if value != int(value) else f"{int(value):,}"
+    if isinstance(value, (list, tuple)):
+        return "、".join(str(v) for v in value)
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    return "" if value is None else str(value)
+
+
+def _json_value(value: object) -> object:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (date, datetime)):
+        return value.isoformat(sep=" ") if isinstance(value, datetime) else value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return [_json_value(v) for v in value]
+    return value
+
+
+def run_rule(con: duckdb.DuckDBPyConnection, rule: Rule, params: dict) -> list[dict]:
+    """Run one rule and turn its rows into findings (dicts ready to store)."""
+    try:
+        cur = con.execute(rule.sql, params)
+        columns = [d[0] for d in cur.description]
+        rows = cur.fetchall()
+    except duckdb.Error as exc:
+        raise RuleError(f"rule {rule.id} failed: {str(exc).splitlines()[0]}") from None
+    missing = [c for c in OUTPUT_COLUMNS if c not in columns]
+    if missing:
+        raise RuleError(f"rule {rule.id} does not return the column(s) {', '.join(missing)}")
+    known = set(columns) | set(params)
+    for lang in ("reason_zh", "reason_en"):
+        unknown = placeholders(getattr(rule, lang)) - known
+        if unknown:
+            raise RuleError(f"rule {rule.id}: {lang} names {', '.join(sorted(unknown))}, which the rule neither returns nor takes")
+    findings = []
+    for row in rows:
+        rec = dict(zip(columns, row))
+        evidence = sorted(set(rec["evidence"] or []))
+        if not evidence or rec["subject"] is None:
+            continue
+        severity = rec.get("severity") or rule.severity
+        if severity not in SEVERITIES:
+            raise RuleError(f"rule {rule.id} returned severity {severity!r}")
+        values = {**{k: _fmt(v) for k, v in params.items()}, **{k: _fmt(v) for k, v in rec.items()}}
+        metrics = {k: _json_value(v) for k, v in rec.items() if k not in OUTPUT_COLUMNS and k != "severity"}
+        findings.append(
+            {
+                "id": finding_id(rule.id, rec["subject"], evidence),
+                "rule": rule.id,
+                "severity": severity,
+                "score": max(0.0, min(100.0, float(rec["score"] or 0))),
+                "subject": rec["subject"],
+                "counterparties": sorted({str(c) for c in (rec["counterparties"] or []) if c is not None}),
+                "window_name": rec["window_name"],
+                "start_ts": rec["start_ts"],
+                "end_ts": rec["end_ts"],
+                "total_amount": rec["total_amount"],
+                "txn_count": rec["txn_count"],
+                "reason_zh": rule.reason_zh.format(**values),
+                "reason_en": rule.reason_en.format(**values),
+                "metrics": json.dumps(metrics, ensure_ascii=False),
+                "params": json.dumps({k: _json_value(v) for k, v in params.items()}, ensure_ascii=False),
+                "evidence": evidence,
+            }
+        )
+    return findings
+
+
+def scan(
+    con: duckdb.DuckDBPyConnection,
+    rules: list[Rule],
+    params: dict[str, dict],
+    settings: Settings,
+    *,
+    scope: str = "all",
+    since: date | None = None,
+    until: date | None = None,
+) -> list[RuleRun]:
+    """Run `rules` and replace their findings in the case. Returns what each found.
+
+    The connection is locked down for the rules, so a scan is the last thing a
+    connection does."""
+    import time
+
+    started = datetime.now().replace(microsecond=0)
+    prepare(con, settings, scope, since, until)
+    lock_down(con)
+    runs, found = [], []
+    for rule in rules:
+        t0 = time.perf_counter()
+        findings = run_rule(con, rule, params[rule.id])
+        by_sev = {s: sum(1 for f in findings if f["severity"] == s) for s in SEVERITIES}
+        runs.append(RuleRun(rule, len(findings), by_sev, time.perf_counter() - t0))
+        found.extend(findings)
+    _store(con, rules, params, found, scope, since, until, started)
+    return runs
+
+
+def _store(con, rules, params, found, scope, since, until, started) -> None:
+    con.execute("BEGIN TRANSACTION")
+    try:
+        scan_id = con.execute("SELECT coalesce(max(scan_id), 0) + 1 FROM scans").fetchall()[0][0]
+        ids = [r.id for r in rules]
+        con.execute(
+            "DELETE FROM finding_evidence WHERE finding_id IN (SELECT id FROM findings WHERE list_contains($ids, rule))", {"ids": ids}
+        )
+        con.execute("DELETE FROM findings WHERE list_contains($ids, rule)", {"ids": ids})
+        # Two rules cannot share an id (the rule is in the hash); one rule may emit the
+        # same subject and evidence twice (e.g. overlapping windows): keep the first.
+        unique = list({f["id"]: f for f in reversed(found)}.values())[::-1]
+        if unique:
+            cols = ["id", "rule", "severity", "score", "subject", "counterparties", "window_name", "start_ts", "end_ts",
+                    "total_amount", "txn_count", "reason_zh", "reason_en", "metrics", "params"]
+            con.execute(
+                f"""INSERT INTO findings SELECT {', '.join(f'unnest(${c})' for c in cols)}, $scan""",
+                {**{c: [f[c] for f in unique] for c in cols}, "scan": scan_id},
+            )
+            con.execute(
+                "INSERT INTO finding_evidence SELECT unnest($f), unnest($t)",
+                {"f": [f["id"] for f in unique for _ in f["evidence"]], "t": [t for f in unique for t in f["evidence"]]},
+            )
+        con.execute(
+            "INSERT INTO scans VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                scan_id, started, datetime.now().replace(microsecond=0), scope, since, until,
+                json.dumps([{"id": r.id, "sha256": r.sha256, "params": {k: _json_value(v) for k, v in params[r.id].items()}} for r in rules], ensure_ascii=False),
+                len(unique), __version__,
+            ],
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
