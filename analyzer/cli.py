@@ -38,7 +38,9 @@ app = typer.Typer(
     rich_markup_mode=None,
     add_completion=False,
 )
-out = Console(highlight=False, soft_wrap=True)
+# Piped output (a file, another program) gets wide tables instead of folded cells.
+_width = None if sys.stdout.isatty() else 200
+out = Console(highlight=False, soft_wrap=True, width=_width)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 CaseOption = Annotated[
@@ -314,11 +316,11 @@ def scan(
         str,
         typer.Option("--window", help="Scope: all, election, promotion, custom, festival, or a window's name from rpa.toml."),
     ] = "all",
-    rule: Annotated[Optional[list[str]], typer.Option("--rule", help="Run only this rule (repeatable).", show_default=False)] = None,
+    rule: Annotated[Optional[list[str]], typer.Option("--rule", metavar="ID", help="Run only this rule (repeatable).", show_default=False)] = None,
     since: Annotated[Optional[datetime], typer.Option("--since", formats=["%Y-%m-%d"], help="Only movements on or after this day.", show_default=False)] = None,
     until: Annotated[Optional[datetime], typer.Option("--until", formats=["%Y-%m-%d"], help="Only movements on or before this day.", show_default=False)] = None,
-    param: Annotated[Optional[list[str]], typer.Option("--param", help="Set a rule parameter for this run: RULE.KEY=VALUE (repeatable).", show_default=False)] = None,
-    rules_dir: Annotated[Optional[list[Path]], typer.Option("--rules-dir", help="A folder of your own rules to run too (repeatable).", show_default=False)] = None,
+    param: Annotated[Optional[list[str]], typer.Option("--param", metavar="ID.KEY=VALUE", help="Set a rule parameter for this run (repeatable).", show_default=False)] = None,
+    rules_dir: Annotated[Optional[list[Path]], typer.Option("--rules-dir", metavar="DIR", help="A folder of your own rules to run too (repeatable).", show_default=False)] = None,
     case: CaseOption = None,
 ) -> None:
     """Run the SQL rules and store their findings (replacing those of the rules run).
@@ -360,7 +362,7 @@ def scan(
 @app.command()
 @handle_errors
 def findings(
-    rule: Annotated[Optional[list[str]], typer.Option("--rule", help="Only this rule (repeatable).", show_default=False)] = None,
+    rule: Annotated[Optional[list[str]], typer.Option("--rule", metavar="ID", help="Only this rule (repeatable).", show_default=False)] = None,
     severity: Annotated[Optional[str], typer.Option("--severity", help="Only high, medium or low.", show_default=False)] = None,
     format: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
     lang: Annotated[str, typer.Option("--lang", help="Language of the reason: zh or en.")] = "zh",
@@ -447,7 +449,7 @@ def show(
     out.print(table)
 
 
-rules_app = typer.Typer(help="List the rules, or show one rule's header and SQL.", invoke_without_command=True, no_args_is_help=False)
+rules_app = typer.Typer(invoke_without_command=True, no_args_is_help=False)
 app.add_typer(rules_app, name="rules")
 
 
@@ -455,7 +457,7 @@ app.add_typer(rules_app, name="rules")
 @handle_errors
 def rules_list(
     ctx: typer.Context,
-    rules_dir: Annotated[Optional[list[Path]], typer.Option("--rules-dir", help="Also list the rules in this folder.", show_default=False)] = None,
+    rules_dir: Annotated[Optional[list[Path]], typer.Option("--rules-dir", metavar="DIR", help="Also list the rules in this folder.", show_default=False)] = None,
 ) -> None:
     """List the rules with their titles and parameters.
 
@@ -482,7 +484,7 @@ def rules_list(
 @handle_errors
 def rules_show(
     rule_id: Annotated[str, typer.Argument(help="The rule's id (file name without .sql).")],
-    rules_dir: Annotated[Optional[list[Path]], typer.Option("--rules-dir", help="Also look in this folder.", show_default=False)] = None,
+    rules_dir: Annotated[Optional[list[Path]], typer.Option("--rules-dir", metavar="DIR", help="Also look in this folder.", show_default=False)] = None,
 ) -> None:
     """Print a rule's header (title, regulation, rationale, parameters) and its SQL.
 
@@ -523,13 +525,32 @@ def calendar(
         settings = load_settings(find_case(case))
     except RpaError:
         settings = Settings()  # without a case: the built-in calendar alone
-    season_settings = cal.SeasonSettings.from_mapping(settings.calendar) if settings.calendar else cal.SeasonSettings()
-    listing = cal.calendar_listing(year, season_settings, settings.holidays or None, settings.workdays or None)
+    from analyzer.scan import season_settings
+
+    listing = cal.calendar_listing(year, season_settings(settings), settings.holidays or None, settings.workdays or None)
     table = Table(title=f"festival seasons {year}")
-    for col in ("season", "from", "to", "festival days", "statutory holiday", "调休 workdays"):
+    for col in ("season", "festive", "from", "to", "festival days", "statutory holiday", "调休 workdays"):
         table.add_column(col, overflow="fold")
     for row in listing:
-        table.add_row(*[_cell(row.get(k)) for k in ("season", "first", "last", "festivals", "holiday", "workdays")])
+        if row["season"] is None:
+            name = "other holidays"
+        else:
+            name = f"{row['season_zh']} {row['season_en']}"
+        festivals = ", ".join(f"{f['name_zh']} {f['date']:%m-%d}" for f in row.get("festivals") or [])
+        holidays = row.get("holidays")
+        if isinstance(holidays, str):
+            holiday_text = holidays
+        else:
+            holiday_text = ", ".join(
+                f"{h['first']:%m-%d}–{h['last']:%m-%d} ({h['days']} d)" + (f" {'/'.join(h['names'])}" if row["season"] is None else "")
+                for h in holidays or []
+            )
+        workdays = row.get("makeup_workdays")
+        workday_text = workdays if isinstance(workdays, str) else ", ".join(f"{d:%m-%d}" for d in workdays or [])
+        table.add_row(
+            name, "" if row["season"] is None else ("yes" if row["festive"] else "no"),
+            str(row["first"] or ""), str(row["last"] or ""), festivals, holiday_text, workday_text,
+        )
     out.print(table)
     windows = [w for w in settings.windows if w.start.year <= year <= w.end.year]
     if windows:
@@ -547,14 +568,6 @@ def calendar(
         for e in events:
             table.add_row(e.person_id, e.kind, str(e.date), str(e.days))
         out.print(table)
-
-
-def _cell(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, (list, tuple)):
-        return ", ".join(str(v) for v in value)
-    return str(value)
 
 
 def main() -> None:

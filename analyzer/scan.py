@@ -104,11 +104,25 @@ def prepare(con: duckdb.DuckDBPyConnection, settings: Settings, scope: str = "al
     )
 
 
+def season_settings(settings: Settings):
+    """The festive-season parameters of the case ([calendar] in rpa.toml)."""
+    from analyzer import calendar
+    from analyzer.config import ConfigError
+
+    try:
+        return calendar.SeasonSettings.from_mapping(settings.calendar) if settings.calendar else calendar.SeasonSettings()
+    except ValueError as exc:
+        raise ConfigError(f"rpa.toml [calendar]: {exc}") from None
+
+
 def _calendar_tables(con, settings: Settings, years: tuple[int, int]) -> None:
     from analyzer import calendar
+    from analyzer.config import ConfigError
 
-    season_settings = calendar.SeasonSettings.from_mapping(settings.calendar) if settings.calendar else calendar.SeasonSettings()
-    days = calendar.festive_days(years[0], years[1], season_settings, settings.holidays or None, settings.workdays or None)
+    try:
+        days = calendar.festive_days(years[0], years[1], season_settings(settings), settings.holidays or None, settings.workdays or None)
+    except ValueError as exc:
+        raise ConfigError(f"rpa.toml [holidays]/[workdays]: {exc}") from None
     con.execute("CREATE OR REPLACE TEMP TABLE festive_days (day DATE, season VARCHAR, season_zh VARCHAR, season_en VARCHAR)")
     if days:
         con.execute(

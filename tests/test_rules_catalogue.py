@@ -1,0 +1,131 @@
+"""Policy over the whole rule library, and the loader's checks."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import sqlglot
+
+from analyzer.paths import queries_dir
+from analyzer.rules import RuleError, load_rules, parse_rule, resolve_params
+from tests.rule_world import CASES
+
+CONTRACT_IDS = {
+    "election_mass_transfer", "off_festival_gift", "festival_gift_to_official", "split_packets", "red_packet_gambling",
+    "unreturned_gift", "fan_in_to_official", "proxy_receipt", "official_side_business", "gift_card",
+}
+RULE_FILES = sorted(queries_dir().glob("*.sql"))
+
+GOOD_HEADER = """-- title = "t"
+-- title_zh = "标题"
+-- severity = "low"
+-- regulation = "r"
+-- rationale = "why"
+-- false_positives = ["x"]
+-- reason_zh = "{n} 次"
+-- reason_en = "{n} times"
+-- [params.min_n]
+-- default = 2
+-- description = "d"
+"""
+
+
+def test_the_contract_rules_are_all_there():
+    assert CONTRACT_IDS <= {p.stem for p in RULE_FILES}
+
+
+def test_only_sql_files_in_queries():
+    assert all(p.suffix == ".sql" for p in queries_dir().iterdir() if p.is_file())
+
+
+@pytest.mark.parametrize("path", RULE_FILES, ids=lambda p: p.stem)
+def test_rule_loads_and_explains_itself(path):
+    rule = parse_rule(path)
+    assert rule.title and rule.title_zh and rule.regulation and len(rule.rationale) > 40
+    assert rule.false_positives
+    for p in rule.params:
+        assert p.description
+        assert not isinstance(p.default, float), "money and ratios are Decimal"
+
+
+@pytest.mark.parametrize("path", RULE_FILES, ids=lambda p: p.stem)
+def test_rule_has_a_case_file(path):
+    assert (CASES / f"{path.stem}.toml").is_file()
+
+
+@pytest.mark.parametrize("path", RULE_FILES, ids=lambda p: p.stem)
+def test_rule_sql_transpiles_to_spark(path):
+    # A later step runs the same rules on Spark: the SQL must stay portable.
+    rule = parse_rule(path)
+    out = sqlglot.transpile(rule.sql, read="duckdb", write="spark", unsupported_level=sqlglot.ErrorLevel.RAISE)
+    assert len(out) == 1 and out[0].strip()
+
+
+def test_titles_are_unique():
+    rules = load_rules()
+    titles = [r.title for r in rules.values()]
+    assert len(titles) == len(set(titles))
+
+
+def write_rule(folder: Path, name: str, header: str, sql: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.sql"
+    path.write_text(header + sql, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    "header, sql, message",
+    [
+        (GOOD_HEADER, "SELEC 1", "DuckDB cannot parse the SQL"),
+        (GOOD_HEADER, "SELECT $min_n AS n; SELECT 2", "exactly one statement"),
+        (GOOD_HEADER, "DELETE FROM mv WHERE $min_n = 1", "must be a SELECT"),
+        (GOOD_HEADER, "SELECT $min_n AS n, $other AS o", "undeclared parameter(s) other"),
+        (GOOD_HEADER, "SELECT 1 AS n", "declares unused parameter(s) min_n"),
+        (GOOD_HEADER.replace('-- severity = "low"\n', ""), "SELECT $min_n", "the header lacks severity"),
+        (GOOD_HEADER.replace('"low"', '"urgent"'), "SELECT $min_n", "severity must be one of"),
+        ("-- title = \n", "SELECT 1", "the header is not TOML"),
+    ],
+)
+def test_bad_rule_is_refused_with_file_and_reason(tmp_path, header, sql, message):
+    path = write_rule(tmp_path, "my_rule", header, sql)
+    with pytest.raises(RuleError) as err:
+        parse_rule(path)
+    assert str(path) in str(err.value) and message in str(err.value)
+
+
+def test_rule_file_name_must_be_an_id(tmp_path):
+    path = write_rule(tmp_path, "My-Rule", GOOD_HEADER, "SELECT $min_n")
+    with pytest.raises(RuleError, match="rule id"):
+        parse_rule(path)
+
+
+def test_rules_dir_adds_rules_and_refuses_a_clash(tmp_path):
+    write_rule(tmp_path / "mine", "my_rule", GOOD_HEADER, "SELECT $min_n AS n")
+    rules = load_rules([tmp_path / "mine"])
+    assert "my_rule" in rules and CONTRACT_IDS <= set(rules)
+    write_rule(tmp_path / "clash", "split_packets", GOOD_HEADER, "SELECT $min_n AS n")
+    with pytest.raises(RuleError, match="already defined"):
+        load_rules([tmp_path / "clash"])
+
+
+def test_parameters_defaults_then_case_then_command_line(tmp_path):
+    write_rule(tmp_path, "my_rule", GOOD_HEADER + "-- [params.ratio]\n-- default = 0.9\n-- description = \"r\"\n", "SELECT $min_n AS n, $ratio AS r")
+    rules = {"my_rule": parse_rule(tmp_path / "my_rule.sql")}
+    assert resolve_params(rules, {}, []) == {"my_rule": {"min_n": 2, "ratio": Decimal("0.9")}}
+    assert resolve_params(rules, {"my_rule": {"min_n": 4}}, [])["my_rule"]["min_n"] == 4
+    assert resolve_params(rules, {"my_rule": {"min_n": 4}}, ["my_rule.min_n=7", "my_rule.ratio=0.85"])["my_rule"] == {
+        "min_n": 7, "ratio": Decimal("0.85")
+    }
+    for bad, message in [
+        ("my_rule.min_n=seven", "is not a int"),
+        ("my_rule.nope=1", "has no parameter 'nope'"),
+        ("other.min_n=1", "no rule 'other'"),
+        ("min_n=1", "RULE.KEY=VALUE"),
+    ]:
+        with pytest.raises(RuleError, match=message):
+            resolve_params(rules, {}, [bad])
+    with pytest.raises(RuleError, match=r"\[rules.nope\] names no known rule"):
+        resolve_params(rules, {"nope": {"x": 1}}, [])

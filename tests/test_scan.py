@@ -1,0 +1,118 @@
+"""`rpa scan`, `rpa findings`, `rpa show`, `rpa rules`: the engine around the rules."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.helpers import query, rpa
+from tests.rule_world import build_case, load_case
+
+
+@pytest.fixture
+def case(tmp_path):
+    return build_case(tmp_path / "case", load_case("election_mass_transfer"))
+
+
+def test_findings_json_has_the_contract_keys(case):
+    assert rpa("scan", "--rule", "election_mass_transfer", "--case", case).exit_code == 0
+    result = rpa("findings", "--format", "json", "--case", case)
+    assert result.exit_code == 0
+    (f,) = json.loads(result.stdout)
+    assert set(f) >= {"id", "rule", "severity", "score", "subject", "counterparties", "window", "start", "end",
+                      "total_amount", "txn_count", "txn_ids", "reason"}
+    assert f["rule"] == "election_mass_transfer" and f["subject"] == "P001" and f["severity"] == "high"
+    assert f["counterparties"] == ["P002", "P003", "P004", "P005", "P006", "P007"]
+    assert f["window"] == "2026 古云村换届"
+    assert f["txn_ids"] == ["E1", "E2", "E3", "E4", "E5", "E6", "E7"]
+    assert f["total_amount"] == "1455.54" and f["txn_count"] == 7
+    assert f["start"] == "2026-01-12 20:10:05" and f["end"] == "2026-02-03 08:00:00"
+    assert f["reason"] == "换届窗口「2026 古云村换届」内向古云村党支部6名党员发红包、转账7笔，共¥1,455.54（阈值：5人，超出1人）"
+    assert f["score"] == 68.0  # 60 + 40 × (6 − 5) / 5
+
+
+def test_thresholds_from_case_file_and_command_line(case):
+    (case / "rpa.toml").write_text((case / "rpa.toml").read_text(encoding="utf-8") + "\n[rules.election_mass_transfer]\nmin_recipients = 7\n", encoding="utf-8")
+    rpa("scan", "--rule", "election_mass_transfer", "--case", case)
+    assert query(case, "SELECT count(*) FROM findings") == [(0,)]
+    rpa("scan", "--rule", "election_mass_transfer", "--param", "election_mass_transfer.min_recipients=6", "--case", case)
+    assert query(case, "SELECT count(*), any_value(params) FROM findings")[0][0] == 1
+    assert json.loads(query(case, "SELECT params FROM findings")[0][0])["min_recipients"] == 6
+
+
+def test_scan_replaces_the_findings_of_the_rules_it_ran(case):
+    rpa("scan", "--rule", "election_mass_transfer", "--case", case)
+    rpa("scan", "--rule", "election_mass_transfer", "--case", case)
+    assert query(case, "SELECT count(*) FROM findings") == [(1,)]
+    assert query(case, "SELECT count(*) FROM finding_evidence") == [(7,)]
+    assert query(case, "SELECT count(*) FROM scans") == [(2,)]
+    scans = json.loads(query(case, "SELECT rules FROM scans ORDER BY scan_id DESC LIMIT 1")[0][0])
+    assert scans[0]["id"] == "election_mass_transfer" and len(scans[0]["sha256"]) == 64
+
+
+def test_window_scope(case):
+    assert rpa("scan", "--window", "promotion", "--rule", "election_mass_transfer", "--case", case).exit_code == 0
+    assert query(case, "SELECT count(*) FROM findings") == [(0,)]
+    assert rpa("scan", "--window", "2026 古云村换届", "--rule", "election_mass_transfer", "--case", case).exit_code == 0
+    assert query(case, "SELECT count(*) FROM findings") == [(1,)]
+    bad = rpa("scan", "--window", "2031 换届", "--case", case)
+    assert bad.exit_code == 2 and "2026 古云村换届" in bad.stderr
+
+
+def test_since_until_limit_the_movements(case):
+    rpa("scan", "--rule", "election_mass_transfer", "--until", "2026-01-31", "--case", case)
+    assert query(case, "SELECT count(*) FROM findings") == [(0,)]  # only 4 voters paid by then
+
+
+def test_show_prints_reason_thresholds_and_evidence_with_provenance(case):
+    rpa("scan", "--rule", "election_mass_transfer", "--case", case)
+    fid = query(case, "SELECT id FROM findings")[0][0]
+    result = rpa("show", fid, "--case", case)
+    assert result.exit_code == 0
+    assert "超出1人" in result.stdout and "min_recipients=5" in result.stdout
+    assert "movements.csv:" in result.stdout and "E4" in result.stdout
+    assert rpa("show", "FNOPE", "--case", case).exit_code == 2
+
+
+def test_findings_csv_and_filters(case):
+    rpa("scan", "--rule", "election_mass_transfer", "--case", case)
+    csv_out = rpa("findings", "--format", "csv", "--case", case).stdout.splitlines()
+    assert csv_out[0].startswith("id,rule,severity") and len(csv_out) == 2
+    assert "E1;E2;E3" in csv_out[1]
+    assert json.loads(rpa("findings", "--format", "json", "--severity", "low", "--case", case).stdout) == []
+    english = json.loads(rpa("findings", "--format", "json", "--lang", "en", "--case", case).stdout)[0]["reason"]
+    assert english.startswith("In election window '2026 古云村换届', paid 6 Party members of 古云村党支部")
+
+
+def test_rules_list_and_show():
+    listing = rpa("rules")
+    assert listing.exit_code == 0 and "election_mass_transfer" in listing.stdout and "min_recipients=5" in listing.stdout
+    shown = rpa("rules", "show", "election_mass_transfer")
+    assert shown.exit_code == 0 and "第八十三条" in shown.stdout and "FROM mv" in shown.stdout
+    assert rpa("rules", "show", "nope").exit_code == 2
+
+
+HOSTILE = """-- title = "hostile"
+-- title_zh = "恶意"
+-- severity = "low"
+-- regulation = "none"
+-- rationale = "tries to read a file outside the case during a scan"
+-- false_positives = ["none"]
+-- reason_zh = "x"
+-- reason_en = "x"
+SELECT content AS subject, [] AS counterparties, NULL AS window_name, NULL AS start_ts, NULL AS end_ts,
+       0 AS total_amount, 0 AS txn_count, [1] AS evidence, 0 AS score
+FROM read_text('{path}')
+"""
+
+
+def test_a_rule_cannot_read_files_outside_the_case(case, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("the key", encoding="utf-8")
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "hostile.sql").write_text(HOSTILE.format(path=secret), encoding="utf-8")
+    result = rpa("scan", "--rule", "hostile", "--rules-dir", folder, "--case", case)
+    assert result.exit_code == 2
+    assert "rule hostile failed" in result.stderr and "the key" not in result.output
