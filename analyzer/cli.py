@@ -350,10 +350,11 @@ def scan(
         runs = run_scan(con, chosen, params, settings, scope=window,
                         since=since.date() if since else None, until=until.date() if until else None)
     table = Table(title=f"scan ({window})")
-    for col in ("rule", "findings", "high", "medium", "low"):
+    for col in ("rule", "findings", "high", "medium", "low", "seconds"):
         table.add_column(col, justify="left" if col == "rule" else "right")
     for r in runs:
-        table.add_row(r.rule.id, str(r.findings), str(r.by_severity["high"]), str(r.by_severity["medium"]), str(r.by_severity["low"]))
+        table.add_row(r.rule.id, str(r.findings), str(r.by_severity["high"]), str(r.by_severity["medium"]),
+                      str(r.by_severity["low"]), f"{r.seconds:.2f}")
     out.print(table)
     total = sum(r.findings for r in runs)
     out.print(f"{total} findings from {len(runs)} rules" + (" — see `rpa findings`" if total else ""))

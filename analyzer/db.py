@@ -6,6 +6,7 @@ case has had, so that later releases can bring an old case up to date on open.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import duckdb
@@ -196,10 +197,18 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
     return SCHEMA_VERSION - current
 
 
+# DuckDB's own default is 80 % of RAM. rpa keeps its working memory bounded (beyond
+# it DuckDB spills to a temporary folder beside the database) so that a scan of a large
+# case stays within what an investigator's laptop can spare. Env RPA_MEMORY_LIMIT
+# changes it (a DuckDB size, e.g. "4GB").
+DEFAULT_MEMORY_LIMIT = "768MB"
+
+
 def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open a case database. A lock held by another process becomes CaseBusyError."""
+    config = {"memory_limit": os.environ.get("RPA_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT}
     try:
-        return duckdb.connect(str(path), read_only=read_only)
+        return duckdb.connect(str(path), read_only=read_only, config=config)
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
             raise CaseBusyError(
