@@ -140,20 +140,23 @@ def lock_down(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def finding_id(rule_id: str, subject: str, evidence: list[int]) -> str:
-    """Stable id: the same rule, subject and evidence movements give the same id."""
+    """Stable id: the same rule, subject and evidence movements give the same id.
+    (FINDING_ID_SQL computes the same in DuckDB; a test keeps the two equal.)"""
     key = f"{rule_id}|{subject}|{','.join(str(i) for i in sorted(evidence))}"
     return "F" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:11].upper()
 
 
+FINDING_ID_SQL = "'F' || upper(substr(sha256($rule || '|' || subject || '|' || array_to_string(ev, ',')), 1, 11))"
+
+
 def _fmt(value: object) -> str:
+    """A parameter value as the reason shows it."""
     if isinstance(value, Decimal):
-        return f"{value:,.2f}"
+        return f"{value:,.2f}" if value != value.to_integral_value() else f"{int(value):,}"
     if isinstance(value, float):
         return f"{value:,.2f}" if value != int(value) else f"{int(value):,}"
     if isinstance(value, (list, tuple)):
         return "、".join(str(v) for v in value)
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M")
     return "" if value is None else str(value)
 
 
@@ -167,54 +170,88 @@ def _json_value(value: object) -> object:
     return value
 
 
-def run_rule(con: duckdb.DuckDBPyConnection, rule: Rule, params: dict) -> list[dict]:
-    """Run one rule and turn its rows into findings (dicts ready to store)."""
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _quote_text(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _column_text(name: str, type_: str) -> str:
+    """SQL rendering of a rule output column inside a reason: money with thousands
+    separators and two decimals, counts as integers, lists joined with 、."""
+    col = _quote_ident(name)
+    t = type_.upper()
+    if t.startswith("DECIMAL"):
+        return f"CASE WHEN {col} = round({col}) THEN format('{{:,}}', CAST({col} AS BIGINT)) ELSE format('{{:,.2f}}', {col}) END"
+    if t in ("DOUBLE", "FLOAT", "REAL"):
+        return f"CASE WHEN {col} = round({col}) THEN format('{{:,}}', CAST({col} AS BIGINT)) ELSE format('{{:,.2f}}', {col}) END"
+    if t.endswith("[]"):
+        return f"array_to_string({col}, '、')"
+    if t.startswith("TIMESTAMP"):
+        return f"strftime({col}, '%Y-%m-%d %H:%M')"
+    return f"CAST({col} AS VARCHAR)"
+
+
+def reason_sql(template: str, types: dict[str, str], params: dict) -> str:
+    """A reason template as a SQL expression over the rule's output: literal text,
+    the rule's columns (rendered per type) and the parameter values."""
+    import string
+
+    parts = []
+    for literal, name, _, _ in string.Formatter().parse(template):
+        if literal:
+            parts.append(_quote_text(literal))
+        if name:
+            if name in types:  # the rule's own figure wins over a parameter of that name
+                parts.append(f"coalesce({_column_text(name, types[name])}, '')")
+            else:
+                parts.append(_quote_text(_fmt(params[name])))
+    return " || ".join(parts) if parts else "''"
+
+
+def run_rule(con: duckdb.DuckDBPyConnection, rule: Rule, params: dict) -> None:
+    """Run one rule into TEMP table `rule_out`, then append its findings, with ids,
+    reasons and metrics computed in DuckDB, to TEMP table `found`."""
     try:
-        cur = con.execute(rule.sql, params)
-        columns = [d[0] for d in cur.description]
-        rows = cur.fetchall()
+        con.execute(f"CREATE OR REPLACE TEMP TABLE rule_out AS {rule.sql}", params)
     except duckdb.Error as exc:
         raise RuleError(f"rule {rule.id} failed: {str(exc).splitlines()[0]}") from None
-    missing = [c for c in OUTPUT_COLUMNS if c not in columns]
+    types = {name: type_ for name, type_, *_ in con.execute("DESCRIBE rule_out").fetchall()}
+    missing = [c for c in OUTPUT_COLUMNS if c not in types]
     if missing:
         raise RuleError(f"rule {rule.id} does not return the column(s) {', '.join(missing)}")
-    known = set(columns) | set(params)
     for lang in ("reason_zh", "reason_en"):
-        unknown = placeholders(getattr(rule, lang)) - known
+        unknown = placeholders(getattr(rule, lang)) - set(types) - set(params)
         if unknown:
             raise RuleError(f"rule {rule.id}: {lang} names {', '.join(sorted(unknown))}, which the rule neither returns nor takes")
-    findings = []
-    for row in rows:
-        rec = dict(zip(columns, row))
-        evidence = sorted(set(rec["evidence"] or []))
-        if not evidence or rec["subject"] is None:
-            continue
-        severity = rec.get("severity") or rule.severity
-        if severity not in SEVERITIES:
-            raise RuleError(f"rule {rule.id} returned severity {severity!r}")
-        values = {**{k: _fmt(v) for k, v in params.items()}, **{k: _fmt(v) for k, v in rec.items()}}
-        metrics = {k: _json_value(v) for k, v in rec.items() if k not in OUTPUT_COLUMNS and k != "severity"}
-        findings.append(
-            {
-                "id": finding_id(rule.id, rec["subject"], evidence),
-                "rule": rule.id,
-                "severity": severity,
-                "score": max(0.0, min(100.0, float(rec["score"] or 0))),
-                "subject": rec["subject"],
-                "counterparties": sorted({str(c) for c in (rec["counterparties"] or []) if c is not None}),
-                "window_name": rec["window_name"],
-                "start_ts": rec["start_ts"],
-                "end_ts": rec["end_ts"],
-                "total_amount": rec["total_amount"],
-                "txn_count": rec["txn_count"],
-                "reason_zh": rule.reason_zh.format(**values),
-                "reason_en": rule.reason_en.format(**values),
-                "metrics": json.dumps(metrics, ensure_ascii=False),
-                "params": json.dumps({k: _json_value(v) for k, v in params.items()}, ensure_ascii=False),
-                "evidence": evidence,
-            }
-        )
-    return findings
+    severity = f"coalesce(severity, {_quote_text(rule.severity)})" if "severity" in types else _quote_text(rule.severity)
+    bad = con.execute(f"SELECT DISTINCT {severity} FROM rule_out WHERE {severity} NOT IN ('high', 'medium', 'low')").fetchall()
+    if bad:
+        raise RuleError(f"rule {rule.id} returned severity {bad[0][0]!r}")
+    metric_cols = [c for c in types if c not in OUTPUT_COLUMNS and c != "severity"]
+    metrics = (
+        "to_json(struct_pack(" + ", ".join(f"{_quote_ident(c)} := {_quote_ident(c)}" for c in metric_cols) + "))::VARCHAR"
+        if metric_cols else "'{}'"
+    )
+    params_json = json.dumps({k: _json_value(v) for k, v in params.items()}, ensure_ascii=False)
+    con.execute(
+        f"""
+        INSERT INTO found
+        SELECT {FINDING_ID_SQL}, $rule, {severity}, greatest(0, least(100, coalesce(CAST(score AS DOUBLE), 0))),
+               CAST(subject AS VARCHAR),
+               list_sort(list_distinct(CAST(counterparties AS VARCHAR[]))),  -- list_distinct drops NULLs
+               CAST(window_name AS VARCHAR), CAST(start_ts AS TIMESTAMP), CAST(end_ts AS TIMESTAMP),
+               CAST(total_amount AS DECIMAL(18,2)), CAST(txn_count AS BIGINT),
+               {reason_sql(rule.reason_zh, types, params)}, {reason_sql(rule.reason_en, types, params)},
+               {metrics}, $params, ev
+        FROM (SELECT *, list_sort(list_distinct(CAST(evidence AS BIGINT[]))) AS ev FROM rule_out)
+        WHERE subject IS NOT NULL AND len(ev) > 0
+        """,
+        {"rule": rule.id, "params": params_json},
+    )
+    con.execute("DROP TABLE rule_out")
 
 
 def scan(
@@ -235,19 +272,24 @@ def scan(
 
     started = datetime.now().replace(microsecond=0)
     prepare(con, settings, scope, since, until)
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE found (id VARCHAR, rule VARCHAR, severity VARCHAR, score DOUBLE, subject VARCHAR,
+           counterparties VARCHAR[], window_name VARCHAR, start_ts TIMESTAMP, end_ts TIMESTAMP, total_amount DECIMAL(18,2),
+           txn_count BIGINT, reason_zh VARCHAR, reason_en VARCHAR, metrics VARCHAR, params VARCHAR, evidence BIGINT[])"""
+    )
     lock_down(con)
-    runs, found = [], []
+    runs = []
     for rule in rules:
         t0 = time.perf_counter()
-        findings = run_rule(con, rule, params[rule.id])
-        by_sev = {s: sum(1 for f in findings if f["severity"] == s) for s in SEVERITIES}
-        runs.append(RuleRun(rule, len(findings), by_sev, time.perf_counter() - t0))
-        found.extend(findings)
-    _store(con, rules, params, found, scope, since, until, started)
+        run_rule(con, rule, params[rule.id])
+        counts = dict(con.execute("SELECT severity, count(*) FROM found WHERE rule = ? GROUP BY 1", [rule.id]).fetchall())
+        by_sev = {s: counts.get(s, 0) for s in SEVERITIES}
+        runs.append(RuleRun(rule, sum(by_sev.values()), by_sev, time.perf_counter() - t0))
+    _store(con, rules, params, scope, since, until, started)
     return runs
 
 
-def _store(con, rules, params, found, scope, since, until, started) -> None:
+def _store(con, rules, params, scope, since, until, started) -> None:
     con.execute("BEGIN TRANSACTION")
     try:
         scan_id = con.execute("SELECT coalesce(max(scan_id), 0) + 1 FROM scans").fetchall()[0][0]
@@ -256,26 +298,21 @@ def _store(con, rules, params, found, scope, since, until, started) -> None:
             "DELETE FROM finding_evidence WHERE finding_id IN (SELECT id FROM findings WHERE list_contains($ids, rule))", {"ids": ids}
         )
         con.execute("DELETE FROM findings WHERE list_contains($ids, rule)", {"ids": ids})
-        # Two rules cannot share an id (the rule is in the hash); one rule may emit the
-        # same subject and evidence twice (e.g. overlapping windows): keep the first.
-        unique = list({f["id"]: f for f in reversed(found)}.values())[::-1]
-        if unique:
-            cols = ["id", "rule", "severity", "score", "subject", "counterparties", "window_name", "start_ts", "end_ts",
-                    "total_amount", "txn_count", "reason_zh", "reason_en", "metrics", "params"]
-            con.execute(
-                f"""INSERT INTO findings SELECT {', '.join(f'unnest(${c})' for c in cols)}, $scan""",
-                {**{c: [f[c] for f in unique] for c in cols}, "scan": scan_id},
-            )
-            con.execute(
-                "INSERT INTO finding_evidence SELECT unnest($f), unnest($t)",
-                {"f": [f["id"] for f in unique for _ in f["evidence"]], "t": [t for f in unique for t in f["evidence"]]},
-            )
+        # One rule may give the same subject and evidence twice (overlapping windows):
+        # keep one, the highest score.
+        con.execute(
+            """CREATE OR REPLACE TEMP TABLE found_unique AS SELECT * FROM found
+               QUALIFY row_number() OVER (PARTITION BY id ORDER BY score DESC, window_name NULLS LAST) = 1"""
+        )
+        con.execute("INSERT INTO findings SELECT * EXCLUDE (evidence), $scan FROM found_unique", {"scan": scan_id})
+        con.execute("INSERT INTO finding_evidence SELECT id, unnest(evidence) FROM found_unique")
+        count = con.execute("SELECT count(*) FROM found_unique").fetchall()[0][0]
         con.execute(
             "INSERT INTO scans VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 scan_id, started, datetime.now().replace(microsecond=0), scope, since, until,
                 json.dumps([{"id": r.id, "sha256": r.sha256, "params": {k: _json_value(v) for k, v in params[r.id].items()}} for r in rules], ensure_ascii=False),
-                len(unique), __version__,
+                count, __version__,
             ],
         )
         con.execute("COMMIT")

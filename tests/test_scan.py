@@ -116,3 +116,12 @@ def test_a_rule_cannot_read_files_outside_the_case(case, tmp_path):
     result = rpa("scan", "--rule", "hostile", "--rules-dir", folder, "--case", case)
     assert result.exit_code == 2
     assert "rule hostile failed" in result.stderr and "the key" not in result.output
+
+
+def test_finding_id_is_the_documented_hash(case):
+    from analyzer.scan import finding_id
+
+    rpa("scan", "--rule", "election_mass_transfer", "--case", case)
+    (fid, subject) = query(case, "SELECT id, subject FROM findings")[0]
+    evidence = [r[0] for r in query(case, "SELECT transaction_id FROM finding_evidence WHERE finding_id = ?", [fid])]
+    assert fid == finding_id("election_mass_transfer", subject, evidence)
