@@ -206,7 +206,7 @@ DEFAULT_MEMORY_LIMIT = "768MB"
 
 def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open a case database. A lock held by another process becomes CaseBusyError."""
-    config = {"memory_limit": os.environ.get("RPA_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT}
+    config = {"memory_limit": os.environ.get("RPA_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT, "enable_progress_bar": False}
     try:
         return duckdb.connect(str(path), read_only=read_only, config=config)
     except duckdb.IOException as exc:
