@@ -206,9 +206,11 @@ DEFAULT_MEMORY_LIMIT = "768MB"
 
 def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open a case database. A lock held by another process becomes CaseBusyError."""
-    config = {"memory_limit": os.environ.get("RPA_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT, "enable_progress_bar": False}
+    config = {"memory_limit": os.environ.get("RPA_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT}
     try:
-        return duckdb.connect(str(path), read_only=read_only, config=config)
+        con = duckdb.connect(str(path), read_only=read_only, config=config)
+        con.execute("SET enable_progress_bar = false")  # rpa reports progress itself; stdout stays clean
+        return con
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
             raise CaseBusyError(
