@@ -227,3 +227,12 @@ def resolve_params(rules: dict[str, Rule], case_values: dict[str, dict], cli_val
             raise RuleError(f"--param {item!r}: {rid} has no parameter {key!r} ({', '.join(out[rid]) or 'none'})")
         out[rid][key] = coerce(value, rules[rid].defaults()[key], f"--param {item!r}")
     return out
+
+
+def rules_markdown(rules: dict[str, Rule]) -> str:
+    """The README's table of rules, generated from the headers (tests keep README in step)."""
+    lines = ["| id | rule | severity | parameters (defaults) |", "|---|---|---|---|"]
+    for r in sorted(rules.values(), key=lambda r: r.id):
+        params = ", ".join(f"`{p.name}`={p.default}" for p in r.params).replace("|", "\\|")
+        lines.append(f"| `{r.id}` | {r.title_zh} — {r.title} | {r.severity} | {params} |")
+    return "\n".join(lines)

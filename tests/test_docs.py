@@ -41,3 +41,10 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert len(blocks) == 1
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert blocks[0].strip() in ci.splitlines()
+
+
+def test_readme_rule_table_is_generated_from_the_headers():
+    from analyzer.rules import load_rules, rules_markdown
+
+    table = rules_markdown(load_rules())
+    assert table in README, "README's rule table is stale: paste analyzer.rules.rules_markdown(load_rules())"

@@ -1,0 +1,237 @@
+-- title = "Festival gifts to an official from his subordinates or service objects"
+-- title_zh = "逢年过节收受下属、管理服务对象红包、转账"
+-- severity = "medium"
+-- regulation = "《中国共产党纪律处分条例》（2023）第九十七条（收受可能影响公正执行公务的礼金）；《公职人员政务处分法》第三十四条；中央八项规定精神及中央纪委元旦·春节、中秋·国庆等节点通知（严禁收受管理服务对象微信红包、电子礼金）；湖北省纪委政策法规研究室：收受下属、管理服务对象红包“不论金额多大”"
+-- rationale = """Festivals are the 节点 at which the CCDI's notices forbid electronic red packets from 管理服务对象 and subordinates, and gifts from them are not 礼尚往来 whatever the amount (澜沧: 19 拜年 gifts from a contractor at 春节、中秋、国庆 → 严重警告 + 记大过). The rule takes every packet or transfer an official accepted from a person whom relations.csv names his subordinate or service object (not also his family), keeps the ones that fall in a festive season (festive_days; a day in two seasons, such as 2-14 inside 春节, goes to the longer season), and reports them per official and season. Any amount counts. A gift does not count when it was refunded, returned or is still pending, or when the official gave it back within return_days: through a linked refund, or by paying the giver back about as much (± return_tolerance): payments are matched to gifts one to one by amount first, then what is left is judged in bulk (three 200-yuan packets given back as one 600-yuan transfer), so one repayment cannot excuse two gifts. Gifts around a declared occasion of the official or his family (a wedding during the Spring Festival) are left to occasion_collection. Severity is high at high_total or high_count, low below low_total (a grabbed share of a work-group packet), medium otherwise; the score grows with the total and the number of gifts."""
+-- false_positives = ["A relative or old friend who is also listed as a subordinate (add the family relation, or remove the subordinate one, if the investigators accept it)", "Reimbursement of an expense the official advanced for the unit, or an AA share whose memo does not say so", "A return made in cash, through a spouse, or into the unit's 廉政账户, which the data does not show", "A small share grabbed from a work-group packet that a subordinate posted for everyone (reported as low below low_total)"]
+-- reason_zh = "{window_name}期间（{season_first}至{season_last}）收受{relation_zh}{n_givers}人（{giver_names}）红包、转账{txn_count}笔，共¥{total_amount}（阈值：任意金额，超出¥{total_amount}；合计≥¥{high_total}或≥{high_count}笔为高风险，{level_zh}），未见在{return_days}日内退还"
+-- reason_en = "During {window_name} ({season_first} to {season_last}) accepted {txn_count} packet(s)/transfer(s) totalling ¥{total_amount} from {n_givers} {relation_en} ({giver_names}) (threshold: any amount, exceeded by ¥{total_amount}; high from ¥{high_total} or {high_count} gifts, {level_en}), with no give-back within {return_days} days in the data"
+--
+-- [params.return_days]
+-- default = 7
+-- description = "days after a gift within which giving it back (refund, or a payment of the same amount to the giver) excuses it: a deliberate refusal is made within days, and WeChat itself returns an unaccepted transfer after 24 h"
+-- [params.return_tolerance]
+-- default = 0.05
+-- description = "share of a gift that may be missing from the repayment and still count as giving it back (e.g. 190 for 200)"
+-- [params.high_total]
+-- default = 1000.0
+-- description = "total in yuan per official and season from which the finding is high (five full 200-yuan packets; also the 不记名 prepaid-card line)"
+-- [params.high_count]
+-- default = 5
+-- description = "number of gifts per official and season from which the finding is high (a habit, not one greeting)"
+-- [params.low_total]
+-- default = 50.0
+-- description = "total in yuan below which the finding is low: grabbed shares and token greetings (still reported: 不论金额多大)"
+-- [params.aa_words]
+-- default = ["AA", "群收款", "均摊", "分摊", "平摊"]
+-- description = "words in the upper-cased memo that mark an AA / shared-bill settlement, which is not a gift (any one of them; each may be a regular expression)"
+-- [params.aa_max_amount]
+-- default = 500.0
+-- description = "largest payment in yuan that an AA memo can excuse; larger 'AA' payments count as gifts"
+
+WITH refunded AS (
+    -- money given back through the platform: a refund row points at the movement it
+    -- returns (an equality join on the movement id)
+    SELECT refund_of AS id, sum(amount) AS amount
+    FROM mv
+    WHERE kind = 'refund' AND refund_of IS NOT NULL
+    GROUP BY refund_of
+),
+power AS (
+    -- giver → official: the giver is the official's subordinate or service object and
+    -- not also his family (one row per pair even when both relations are declared)
+    SELECT r.person_id AS giver, r.other_id AS official,
+           CASE WHEN count(DISTINCT r.relation) > 1 THEN 'both'
+                ELSE min(r.relation) END AS relation
+    FROM rel AS r
+    JOIN people AS p ON p.person_id = r.other_id
+    WHERE r.relation IN ('subordinate', 'service_object')
+      AND p.official
+      AND NOT EXISTS (
+          SELECT 1 FROM rel AS f
+          WHERE f.relation = 'family' AND f.person_id = r.person_id AND f.other_id = r.other_id
+      )
+    GROUP BY r.person_id, r.other_id
+),
+occasion_owners AS (
+    -- declared occasions, and the same occasion for each family member of its owner
+    SELECT person_id, day_from, day_to FROM occasions
+    UNION ALL
+    SELECT f.person_id, o.day_from, o.day_to
+    FROM occasions AS o
+    JOIN rel AS f ON f.relation = 'family' AND f.other_id = o.person_id
+),
+gifts AS (
+    -- every accepted gift from such a giver, on any day (all of them enter the
+    -- give-back ledger below; the festival filter comes after it)
+    SELECT m.id, m.ts, m.day, w.official AS receiver, w.giver, w.relation, m.amount - coalesce(r.amount, 0) AS amount,
+           CASE WHEN EXISTS (
+               SELECT 1 FROM occasion_owners AS o
+               WHERE o.person_id = w.official AND m.day BETWEEN o.day_from AND o.day_to
+           ) THEN 1 ELSE 0 END AS at_occasion
+    FROM mv AS m
+    JOIN power AS w ON w.giver = m.payer_person AND w.official = m.payee_person
+    LEFT JOIN refunded AS r ON r.id = m.id
+    WHERE m.kind IN ('red_packet', 'group_red_packet', 'transfer')
+      -- refunded / returned: never accepted; pending: not (yet) accepted
+      AND m.status NOT IN ('refunded', 'returned', 'pending')
+      AND m.amount - coalesce(r.amount, 0) > 0
+      AND NOT (m.memo IS NOT NULL AND regexp_matches(upper(m.memo), array_to_string($aa_words, '|')) AND m.amount <= $aa_max_amount)
+),
+-- ---- giving back (the same block in off_festival_gift, festival_gift_to_official,
+-- ---- unreturned_gift, proxy_receipt and occasion_collection): which gifts did the
+-- ---- receiver keep?
+pairs AS (
+    SELECT receiver, giver, min(ts) AS first_ts, max(ts) AS last_ts
+    FROM gifts
+    GROUP BY receiver, giver
+),
+paid_back AS (
+    -- the receiver's payments to the giver from the first gift to return_days after the
+    -- last: bounded by party (both parties equal) and by time. A refund row that names
+    -- no original (refund_of empty) counts as a payment back too.
+    SELECT pr.receiver, pr.giver, b.id, b.ts, b.amount - coalesce(r.amount, 0) AS amount
+    FROM pairs AS pr
+    JOIN mv AS b
+      ON b.payer_party = pr.receiver
+     AND b.payee_party = pr.giver
+     AND b.ts >= pr.first_ts
+     AND b.ts <= pr.last_ts + $return_days * INTERVAL 1 DAY
+    LEFT JOIN refunded AS r ON r.id = b.id
+    WHERE (b.kind IN ('red_packet', 'group_red_packet', 'transfer') OR (b.kind = 'refund' AND b.refund_of IS NULL))
+      AND b.status NOT IN ('refunded', 'returned', 'pending')
+      AND b.amount - coalesce(r.amount, 0) > 0
+),
+candidates AS (
+    -- step 1, one to one: a payment back of about the gift's amount (± return_tolerance)
+    -- within return_days after it. Bounded by party and time.
+    SELECT g.id AS gift_id, b.id AS back_id,
+           row_number() OVER (PARTITION BY b.id ORDER BY g.ts DESC, g.id DESC) AS rank_for_back,
+           row_number() OVER (PARTITION BY g.id ORDER BY b.ts, b.id) AS rank_for_gift
+    FROM gifts AS g
+    JOIN paid_back AS b
+      ON b.receiver = g.receiver
+     AND b.giver = g.giver
+     AND b.ts >= g.ts
+     AND b.ts <= g.ts + $return_days * INTERVAL 1 DAY
+    WHERE b.amount >= g.amount * (1 - $return_tolerance)
+      AND b.amount <= g.amount * (1 + $return_tolerance)
+),
+matched AS (
+    -- a match both sides agree on (the payment's latest candidate gift and the gift's
+    -- earliest candidate payment): that gift was given back
+    SELECT gift_id, back_id FROM candidates WHERE rank_for_back = 1 AND rank_for_gift = 1
+),
+ledger AS (
+    -- what is left: gifts and payments back that found no match of their own
+    SELECT receiver, giver, id, ts, amount AS gift, 0 AS back
+    FROM gifts WHERE id NOT IN (SELECT gift_id FROM matched)
+    UNION ALL
+    SELECT receiver, giver, id, ts, 0 AS gift, amount AS back
+    FROM paid_back WHERE id NOT IN (SELECT back_id FROM matched)
+),
+bulk AS (
+    -- step 2, in bulk: an unmatched gift is given back when the unmatched payments back
+    -- in the return_days after it cover all unmatched gifts of the pair within
+    -- return_days either side of it, less the tolerance (three 200-yuan packets given
+    -- back as one 600-yuan transfer). Window sums per pair over time ranges: no join,
+    -- linear in the pair's rows.
+    SELECT id, gift,
+           sum(gift) OVER (PARTITION BY receiver, giver ORDER BY ts
+                           RANGE BETWEEN $return_days * INTERVAL 1 DAY PRECEDING AND $return_days * INTERVAL 1 DAY FOLLOWING) AS gifts_around,
+           sum(back) OVER (PARTITION BY receiver, giver ORDER BY ts
+                           RANGE BETWEEN CURRENT ROW AND $return_days * INTERVAL 1 DAY FOLLOWING) AS back_after
+    FROM ledger
+),
+kept AS (
+    -- the gifts the receiver kept
+    SELECT g.*
+    FROM gifts AS g
+    JOIN bulk AS k ON k.id = g.id AND k.gift > 0
+    WHERE k.back_after < k.gifts_around * (1 - $return_tolerance)
+),
+-- ---- end of the giving-back block
+season_rows AS (
+    SELECT DISTINCT day, season, season_zh, season_en FROM festive_days
+),
+season_runs AS (
+    -- gaps and islands: consecutive days of one season share day − row number, so each
+    -- occurrence of a season (春节 2025, 春节 2026 …) is one run
+    SELECT day, season, season_zh, season_en,
+           day - CAST(row_number() OVER (PARTITION BY season ORDER BY day) AS INTEGER) AS run
+    FROM season_rows
+),
+season_spans AS (
+    SELECT season, run, min(day) AS first_day, max(day) AS last_day, count(*) AS n_days
+    FROM season_runs
+    GROUP BY season, run
+),
+day_season AS (
+    -- one season per day: a day in two seasons (2-14 inside 春节) goes to the longer one,
+    -- so no gift is counted twice
+    SELECT day, season, season_zh, season_en, first_day, last_day
+    FROM (
+        SELECT r.day, r.season, r.season_zh, r.season_en, s.first_day, s.last_day,
+               row_number() OVER (PARTITION BY r.day ORDER BY s.n_days DESC, r.season) AS pick
+        FROM season_runs AS r
+        JOIN season_spans AS s ON s.season = r.season AND s.run = r.run
+    ) AS t
+    WHERE pick = 1
+),
+festival AS (
+    SELECT k.*, d.season, d.season_zh, d.season_en, d.first_day, d.last_day, coalesce(p.name, k.giver) AS giver_name
+    FROM kept AS k
+    JOIN day_season AS d ON d.day = k.day
+    LEFT JOIN people AS p ON p.person_id = k.giver
+    -- gifts at his own (or his family's) declared occasion are occasion_collection's
+    WHERE k.at_occasion = 0
+),
+per_season AS (
+    SELECT receiver AS official, season, first_day,
+           max(season_zh) AS season_zh, max(season_en) AS season_en, max(last_day) AS last_day,
+           array_agg(DISTINCT giver) AS givers,
+           array_agg(DISTINCT giver_name) AS giver_names,
+           count(DISTINCT giver) AS n_givers,
+           min(ts) AS start_ts, max(ts) AS end_ts,
+           sum(amount) AS total_amount, count(*) AS txn_count,
+           array_agg(id) AS evidence,
+           sum(CASE WHEN relation IN ('subordinate', 'both') THEN 1 ELSE 0 END) AS gifts_from_subordinates,
+           sum(CASE WHEN relation IN ('service_object', 'both') THEN 1 ELSE 0 END) AS gifts_from_service_objects
+    FROM festival
+    GROUP BY receiver, season, first_day
+)
+SELECT
+    official AS subject,
+    givers AS counterparties,
+    season_zh AS window_name,
+    start_ts,
+    end_ts,
+    total_amount,
+    txn_count,
+    evidence,
+    -- 40 for any gift, up to +40 as the total reaches high_total, +4 per further gift (≤ 20)
+    round(40 + 40 * least(1, total_amount / $high_total) + least(20, 4 * (txn_count - 1)), 1) AS score,
+    CASE WHEN total_amount >= $high_total OR txn_count >= $high_count THEN 'high'
+         WHEN total_amount < $low_total THEN 'low'
+         ELSE 'medium' END AS severity,
+    season,
+    season_en,
+    first_day AS season_first,
+    last_day AS season_last,
+    giver_names,
+    n_givers,
+    gifts_from_subordinates,
+    gifts_from_service_objects,
+    CASE WHEN gifts_from_service_objects = 0 THEN '下属'
+         WHEN gifts_from_subordinates = 0 THEN '管理服务对象'
+         ELSE '下属、管理服务对象' END AS relation_zh,
+    CASE WHEN gifts_from_service_objects = 0 THEN 'subordinate(s)'
+         WHEN gifts_from_subordinates = 0 THEN 'service object(s)'
+         ELSE 'subordinate(s) and service object(s)' END AS relation_en,
+    CASE WHEN total_amount >= $high_total OR txn_count >= $high_count THEN '已达高风险'
+         WHEN total_amount < $low_total THEN '低于¥' || CASE WHEN $low_total = round($low_total) THEN format('{:,}', CAST($low_total AS BIGINT)) ELSE format('{:,.2f}', $low_total) END || '，低风险'
+         ELSE '中风险' END AS level_zh,
+    CASE WHEN total_amount >= $high_total OR txn_count >= $high_count THEN 'reached: high'
+         WHEN total_amount < $low_total THEN 'below ¥' || CASE WHEN $low_total = round($low_total) THEN format('{:,}', CAST($low_total AS BIGINT)) ELSE format('{:,.2f}', $low_total) END || ': low'
+         ELSE 'medium' END AS level_en
+FROM per_season

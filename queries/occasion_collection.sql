@@ -1,0 +1,252 @@
+-- title = "Collecting gifts from subordinates and service objects at one's own wedding, funeral or celebration (借婚丧喜庆事宜敛财)"
+-- title_zh = "借婚丧喜庆事宜收受下属、管理服务对象礼金（借机敛财）"
+-- severity = "high"
+-- regulation = "《中国共产党纪律处分条例》（2023）关于操办婚丧喜庆事宜、借机敛财的条款（2003年版第八十一条；2023年版条号待核）及第九十七条（收受礼金）；《公职人员政务处分法》第三十四条；中央纪委法规室：婚丧喜庆事宜指结婚、丧事、父母/配偶/子女生日、子女上大学、乔迁新居等，借机敛财的不论是否大操大办均应处理"
+-- rationale = """A wedding, a funeral, a parent's birthday, a child's entrance to university or a house move is the one occasion on which an official may receive 礼金 from relatives and friends; taking it from many people he manages or serves is 借机敛财, punished whether or not the event was lavish. For every occasion declared in rpa.toml [[events]] of an official or of a member of his family (± the event's days), the rule sums the accepted packets and transfers paid to the official or to his family by persons whom relations.csv names his subordinates or service objects (not their own relatives). A gift does not count when it was refunded, returned or is still pending, or when it was given back within return_days (a linked refund, or a payment back of about the same amount by the person who received it, matched one to one first and then in bulk): returning 礼金 after a wedding is the correct conduct. The occasion is reported when at least min_givers distinct subordinates/service objects gave, or when their gifts reach min_total. High when both thresholds are passed, medium when one is."""
+-- false_positives = ["A subordinate or service object who is also a close relative or an old friend of the family (add the family relation if the investigators accept it)", "Gifts the official returned in cash or handed to the unit's 廉政账户 after the event (not in the data)", "Payments to the family for the banquet itself (a caterer who is a service object) or AA shares of a shared trip", "An occasion whose declared days are too wide, catching festival or ordinary gifts (check [[events]] days)"]
+-- reason_zh = "借{owner_zh}{kind_zh}（{occasion_day}，前后{occasion_days}日）收受{relation_zh}{n_givers}人（{giver_names}）礼金{txn_count}笔，共¥{total_amount}，未见退还（阈值：≥{min_givers}人或合计≥¥{min_total}；{excess_zh}）"
+-- reason_en = "Around {occasion_en} ({occasion_day}, ± {occasion_days} days) kept {txn_count} gift(s) totalling ¥{total_amount} from {n_givers} {relation_en} ({giver_names}), none given back (thresholds: ≥ {min_givers} givers or a total ≥ ¥{min_total}; {excess_en})"
+--
+-- [params.min_givers]
+-- default = 3
+-- description = "distinct subordinates / service objects whose gifts at one occasion make it a collection: one or two may be personal friends, three or more is using the office"
+-- [params.min_total]
+-- default = 2000.0
+-- description = "total in yuan from subordinates / service objects at one occasion that is reported whatever the number of givers (two to four customary 500–1,000-yuan 礼金)"
+-- [params.return_days]
+-- default = 7
+-- description = "days after a gift within which giving it back (refund, or a payment of about the same amount to the giver) excuses it; 礼金 is usually returned within days of the event"
+-- [params.return_tolerance]
+-- default = 0.05
+-- description = "share by which a payment back may differ from the gift and still give it back (190 or 210 for 200)"
+-- [params.aa_words]
+-- default = ["AA", "群收款", "均摊", "分摊", "平摊"]
+-- description = "words in the upper-cased memo that mark an AA / shared-bill settlement, which is not a gift (any one of them; each may be a regular expression)"
+-- [params.aa_max_amount]
+-- default = 500.0
+-- description = "largest payment in yuan that an AA memo can excuse; larger 'AA' payments count as gifts"
+
+WITH refunded AS (
+    -- money given back through the platform: a refund row points at the movement it
+    -- returns (an equality join on the movement id)
+    SELECT refund_of AS id, sum(amount) AS amount
+    FROM mv
+    WHERE kind = 'refund' AND refund_of IS NOT NULL
+    GROUP BY refund_of
+),
+power AS (
+    -- giver → official: the giver is the official's subordinate or service object and
+    -- not also his family (one row per pair even when both relations are declared)
+    SELECT r.person_id AS giver, r.other_id AS official,
+           CASE WHEN count(DISTINCT r.relation) > 1 THEN 'both' ELSE min(r.relation) END AS relation
+    FROM rel AS r
+    JOIN people AS p ON p.person_id = r.other_id
+    WHERE r.relation IN ('subordinate', 'service_object')
+      AND p.official
+      AND NOT EXISTS (
+          SELECT 1 FROM rel AS f
+          WHERE f.relation = 'family' AND f.person_id = r.person_id AND f.other_id = r.other_id
+      )
+    GROUP BY r.person_id, r.other_id
+),
+household AS (
+    -- the official and his family: who may receive the gifts of his occasion
+    SELECT official, official AS member FROM (SELECT DISTINCT official FROM power) AS o
+    UNION
+    SELECT w.official, f.person_id
+    FROM (SELECT DISTINCT official FROM power) AS w
+    JOIN rel AS f ON f.relation = 'family' AND f.other_id = w.official
+),
+own_occasions AS (
+    -- occasions of the official himself or of a member of his family; the declared day
+    -- is the middle of [day_from, day_to] (events are declared ± days)
+    SELECT h.official, o.person_id AS owner, o.kind, o.day_from, o.day_to,
+           o.day_from + CAST(date_diff('day', o.day_from, o.day_to) / 2 AS INTEGER) AS occasion_day,
+           CAST(date_diff('day', o.day_from, o.day_to) / 2 AS INTEGER) AS occasion_days
+    FROM occasions AS o
+    JOIN household AS h ON h.member = o.person_id
+),
+candidates_in AS (
+    -- giver → receiver pairs that concern an official: a subordinate / service object of
+    -- his paying him or his family, and not paying his own relative
+    SELECT DISTINCT w.giver, h.member AS receiver, w.official, w.relation
+    FROM power AS w
+    JOIN household AS h ON h.official = w.official
+    WHERE h.member <> w.giver
+      AND NOT EXISTS (
+          SELECT 1 FROM rel AS ff
+          WHERE ff.relation = 'family' AND ff.person_id = w.giver AND ff.other_id = h.member
+      )
+),
+gifts AS (
+    -- each accepted gift on such a pair, once (whichever officials it concerns): the
+    -- giving-back ledger is between the person who received it and the giver
+    SELECT m.id, m.ts, m.day, m.payee_person AS receiver, m.payer_person AS giver,
+           m.amount - coalesce(r.amount, 0) AS amount
+    FROM mv AS m
+    LEFT JOIN refunded AS r ON r.id = m.id
+    WHERE m.kind IN ('red_packet', 'group_red_packet', 'transfer')
+      -- refunded / returned: never accepted; pending: not (yet) accepted
+      AND m.status NOT IN ('refunded', 'returned', 'pending')
+      AND m.amount - coalesce(r.amount, 0) > 0
+      AND NOT (m.memo IS NOT NULL AND regexp_matches(upper(m.memo), array_to_string($aa_words, '|')) AND m.amount <= $aa_max_amount)
+      AND EXISTS (
+          SELECT 1 FROM candidates_in AS c
+          WHERE c.giver = m.payer_person AND c.receiver = m.payee_person
+      )
+),
+-- ---- giving back (the same block in off_festival_gift, festival_gift_to_official,
+-- ---- unreturned_gift, proxy_receipt and occasion_collection): which gifts did the
+-- ---- receiver keep?
+pairs AS (
+    SELECT receiver, giver, min(ts) AS first_ts, max(ts) AS last_ts
+    FROM gifts
+    GROUP BY receiver, giver
+),
+paid_back AS (
+    -- the receiver's payments to the giver from the first gift to return_days after the
+    -- last: bounded by party (both parties equal) and by time. A refund row that names
+    -- no original (refund_of empty) counts as a payment back too.
+    SELECT pr.receiver, pr.giver, b.id, b.ts, b.amount - coalesce(r.amount, 0) AS amount
+    FROM pairs AS pr
+    JOIN mv AS b
+      ON b.payer_party = pr.receiver
+     AND b.payee_party = pr.giver
+     AND b.ts >= pr.first_ts
+     AND b.ts <= pr.last_ts + $return_days * INTERVAL 1 DAY
+    LEFT JOIN refunded AS r ON r.id = b.id
+    WHERE (b.kind IN ('red_packet', 'group_red_packet', 'transfer') OR (b.kind = 'refund' AND b.refund_of IS NULL))
+      AND b.status NOT IN ('refunded', 'returned', 'pending')
+      AND b.amount - coalesce(r.amount, 0) > 0
+),
+candidates AS (
+    -- step 1, one to one: a payment back of about the gift's amount (± return_tolerance)
+    -- within return_days after it. Bounded by party and time.
+    SELECT g.id AS gift_id, b.id AS back_id,
+           row_number() OVER (PARTITION BY b.id ORDER BY g.ts DESC, g.id DESC) AS rank_for_back,
+           row_number() OVER (PARTITION BY g.id ORDER BY b.ts, b.id) AS rank_for_gift
+    FROM gifts AS g
+    JOIN paid_back AS b
+      ON b.receiver = g.receiver
+     AND b.giver = g.giver
+     AND b.ts >= g.ts
+     AND b.ts <= g.ts + $return_days * INTERVAL 1 DAY
+    WHERE b.amount >= g.amount * (1 - $return_tolerance)
+      AND b.amount <= g.amount * (1 + $return_tolerance)
+),
+matched AS (
+    -- a match both sides agree on (the payment's latest candidate gift and the gift's
+    -- earliest candidate payment): that gift was given back
+    SELECT gift_id, back_id FROM candidates WHERE rank_for_back = 1 AND rank_for_gift = 1
+),
+ledger AS (
+    -- what is left: gifts and payments back that found no match of their own
+    SELECT receiver, giver, id, ts, amount AS gift, 0 AS back
+    FROM gifts WHERE id NOT IN (SELECT gift_id FROM matched)
+    UNION ALL
+    SELECT receiver, giver, id, ts, 0 AS gift, amount AS back
+    FROM paid_back WHERE id NOT IN (SELECT back_id FROM matched)
+),
+bulk AS (
+    -- step 2, in bulk: an unmatched gift is given back when the unmatched payments back
+    -- in the return_days after it cover all unmatched gifts of the pair within
+    -- return_days either side of it, less the tolerance (three 200-yuan packets given
+    -- back as one 600-yuan transfer). Window sums per pair over time ranges: no join,
+    -- linear in the pair's rows.
+    SELECT id, gift,
+           sum(gift) OVER (PARTITION BY receiver, giver ORDER BY ts
+                           RANGE BETWEEN $return_days * INTERVAL 1 DAY PRECEDING AND $return_days * INTERVAL 1 DAY FOLLOWING) AS gifts_around,
+           sum(back) OVER (PARTITION BY receiver, giver ORDER BY ts
+                           RANGE BETWEEN CURRENT ROW AND $return_days * INTERVAL 1 DAY FOLLOWING) AS back_after
+    FROM ledger
+),
+kept AS (
+    -- the gifts the receiver kept
+    SELECT g.*
+    FROM gifts AS g
+    JOIN bulk AS k ON k.id = g.id AND k.gift > 0
+    WHERE k.back_after < k.gifts_around * (1 - $return_tolerance)
+),
+-- ---- end of the giving-back block
+at_occasion AS (
+    -- each kept gift for each occasion of the official (or his family) it falls in
+    -- (kept gifts against the few declared occasions: not a self-join of mv)
+    SELECT k.id, k.ts, k.amount, k.giver, k.receiver, c.relation, c.official,
+           o.owner, o.kind, o.occasion_day, o.occasion_days, o.day_from, o.day_to
+    FROM kept AS k
+    JOIN candidates_in AS c ON c.giver = k.giver AND c.receiver = k.receiver
+    JOIN own_occasions AS o ON o.official = c.official AND k.day BETWEEN o.day_from AND o.day_to
+),
+per_occasion AS (
+    SELECT a.official, a.owner, a.kind, a.occasion_day, a.day_from,
+           max(a.occasion_days) AS occasion_days,
+           array_agg(DISTINCT a.giver) AS givers,
+           array_agg(DISTINCT CASE WHEN a.receiver <> a.official THEN a.receiver END) AS receivers,   -- family receivers; NULL is dropped by the engine
+           array_agg(DISTINCT coalesce(gp.name, a.giver)) AS giver_names,
+           count(DISTINCT a.giver) AS n_givers,
+           sum(CASE WHEN a.relation IN ('subordinate', 'both') THEN 1 ELSE 0 END) AS gifts_from_subordinates,
+           sum(CASE WHEN a.relation IN ('service_object', 'both') THEN 1 ELSE 0 END) AS gifts_from_service_objects,
+           min(a.ts) AS start_ts, max(a.ts) AS end_ts, sum(a.amount) AS total_amount, count(*) AS txn_count,
+           array_agg(a.id) AS evidence
+    FROM at_occasion AS a
+    LEFT JOIN people AS gp ON gp.person_id = a.giver
+    GROUP BY a.official, a.owner, a.kind, a.occasion_day, a.day_from
+    HAVING count(DISTINCT a.giver) >= $min_givers OR sum(a.amount) >= $min_total
+),
+labelled AS (
+    SELECT po.*,
+           CASE po.kind WHEN 'wedding' THEN '婚礼' WHEN 'funeral' THEN '丧事' WHEN 'birth' THEN '生育（满月）'
+                        WHEN 'birthday' THEN '生日（寿宴）' WHEN 'housewarming' THEN '乔迁' WHEN 'school' THEN '升学'
+                        ELSE '喜庆事宜' END AS kind_zh,
+           CASE po.kind WHEN 'wedding' THEN 'wedding' WHEN 'funeral' THEN 'funeral' WHEN 'birth' THEN 'birth'
+                        WHEN 'birthday' THEN 'birthday' WHEN 'housewarming' THEN 'house-warming' WHEN 'school' THEN 'school entrance'
+                        ELSE 'occasion' END AS kind_en,
+           CASE WHEN po.owner = po.official THEN '本人' ELSE '家属' || coalesce(op.name, po.owner) || '的' END AS owner_zh,
+           coalesce(op.name, po.owner) AS owner_name
+    FROM per_occasion AS po
+    LEFT JOIN people AS op ON op.person_id = po.owner
+)
+SELECT
+    official AS subject,
+    list_concat(givers, receivers) AS counterparties,
+    kind_zh || ' ' || CAST(occasion_day AS VARCHAR) AS window_name,
+    start_ts,
+    end_ts,
+    total_amount,
+    txn_count,
+    evidence,
+    -- 50 at a threshold, up to +25 as the givers reach twice min_givers and +25 as the
+    -- total reaches twice min_total
+    round(50 + 25 * least(1, n_givers / (2.0 * $min_givers)) + 25 * least(1, total_amount / (2 * $min_total)), 1) AS score,
+    CASE WHEN n_givers >= $min_givers AND total_amount >= $min_total THEN 'high' ELSE 'medium' END AS severity,
+    owner AS occasion_owner,
+    owner_name AS occasion_owner_name,
+    kind AS occasion_kind,
+    occasion_day,
+    occasion_days,
+    kind_zh,
+    owner_zh,
+    CASE WHEN owner = official THEN 'his own ' || kind_en ELSE 'the ' || kind_en || ' of his family member ' || owner_name END AS occasion_en,
+    giver_names,
+    n_givers,
+    gifts_from_subordinates,
+    gifts_from_service_objects,
+    CASE WHEN gifts_from_service_objects = 0 THEN '下属'
+         WHEN gifts_from_subordinates = 0 THEN '管理服务对象'
+         ELSE '下属、管理服务对象' END AS relation_zh,
+    CASE WHEN gifts_from_service_objects = 0 THEN 'subordinate(s)'
+         WHEN gifts_from_subordinates = 0 THEN 'service object(s)'
+         ELSE 'subordinate(s) and service object(s)' END AS relation_en,
+    concat_ws('，',
+        CASE WHEN n_givers > $min_givers THEN '人数超出' || CAST(n_givers - $min_givers AS VARCHAR) || '人'
+             WHEN n_givers = $min_givers THEN '人数恰达阈值' END,
+        CASE WHEN total_amount > $min_total THEN '金额超出¥' || CASE WHEN (total_amount - $min_total) = round((total_amount - $min_total)) THEN format('{:,}', CAST((total_amount - $min_total) AS BIGINT)) ELSE format('{:,.2f}', (total_amount - $min_total)) END
+             WHEN total_amount = $min_total THEN '金额恰达阈值' END
+    ) AS excess_zh,
+    concat_ws(', ',
+        CASE WHEN n_givers > $min_givers THEN CAST(n_givers - $min_givers AS VARCHAR) || ' giver(s) over'
+             WHEN n_givers = $min_givers THEN 'givers exactly at the threshold' END,
+        CASE WHEN total_amount > $min_total THEN 'total exceeded by ¥' || CASE WHEN (total_amount - $min_total) = round((total_amount - $min_total)) THEN format('{:,}', CAST((total_amount - $min_total) AS BIGINT)) ELSE format('{:,.2f}', (total_amount - $min_total)) END
+             WHEN total_amount = $min_total THEN 'total exactly at the threshold' END
+    ) AS excess_en
+FROM labelled

@@ -1,0 +1,220 @@
+-- title = "Gifts to an official's family from his subordinates or service objects (proxy receipt)"
+-- title_zh = "下属、管理服务对象向公职人员家属送红包、转账（家属代收）"
+-- severity = "high"
+-- regulation = "《中国共产党纪律处分条例》（2023）第九十七条（收受礼金）、第九十八条（向公职人员及其配偶、子女及其配偶等亲属和其他特定关系人赠送礼金）；《公职人员政务处分法》第三十四条；澜沧民政局长案（春节、中秋“给孩子红包”计入收受礼金）"
+-- rationale = """Money meant for an official is often paid to his spouse or children: 第九十八条 names gifts to 配偶、子女及其配偶等亲属 expressly, and 拜年 / 压岁 packets "for the child" from a contractor were counted as the official's own gifts in the 澜沧 case. The rule takes every accepted packet or transfer from a person whom relations.csv names an official's subordinate or service object to a family member of that official (not to the official himself, and not from the giver's own relatives), on any day, festivals included. A gift does not count when it was refunded, returned or is still pending, or when the family member gave it back within return_days (a linked refund, or a payment back of about the same amount, matched one to one first and then in bulk). Gifts around a declared occasion of the official or his family (a child's wedding) are left to occasion_collection. One finding per official and family member; any amount counts; high from high_total or high_count gifts, low below low_total."""
+-- false_positives = ["The family member's own dealings with the giver: pay for work, goods sold, a loan repaid, rent (read the memo; the giver may be a client of the spouse's business)", "A giver who is also the family member's own relative or close friend (add the relation)", "Gifts returned by the official himself rather than by the family member, or in cash (not matched)", "Reciprocal lucky money between two families' children at New Year, when the official's family paid the giver's family back through another member"]
+-- reason_zh = "{official_name}的家属{family_name}（{family_member}）收受其{relation_zh}{n_givers}人（{giver_names}）红包、转账{txn_count}笔，共¥{total_amount}，未见在{return_days}日内退还（阈值：任意金额，超出¥{total_amount}；合计≥¥{high_total}或≥{high_count}笔为高风险）"
+-- reason_en = "{official_name}'s family member {family_name} ({family_member}) kept {txn_count} packet(s)/transfer(s) totalling ¥{total_amount} from {n_givers} {relation_en} of {official_name} ({giver_names}), with no give-back within {return_days} days in the data (threshold: any amount, exceeded by ¥{total_amount}; high from ¥{high_total} or {high_count} gifts)"
+--
+-- [params.return_days]
+-- default = 7
+-- description = "days after a gift within which the family member's giving it back (refund, or a payment of about the same amount to the giver) excuses it"
+-- [params.return_tolerance]
+-- default = 0.05
+-- description = "share by which a payment back may differ from the gift and still give it back (190 or 210 for 200)"
+-- [params.high_total]
+-- default = 1000.0
+-- description = "total per official and family member, in yuan, from which the finding is high (five full 200-yuan packets; also the 不记名 prepaid-card line)"
+-- [params.high_count]
+-- default = 5
+-- description = "number of gifts per official and family member from which the finding is high"
+-- [params.low_total]
+-- default = 50.0
+-- description = "total in yuan below which the finding is low (a token lucky-money packet for a child; still reported)"
+-- [params.aa_words]
+-- default = ["AA", "群收款", "均摊", "分摊", "平摊"]
+-- description = "words in the upper-cased memo that mark an AA / shared-bill settlement, which is not a gift (any one of them; each may be a regular expression)"
+-- [params.aa_max_amount]
+-- default = 500.0
+-- description = "largest payment in yuan that an AA memo can excuse; larger 'AA' payments count as gifts"
+
+WITH refunded AS (
+    -- money given back through the platform: a refund row points at the movement it
+    -- returns (an equality join on the movement id)
+    SELECT refund_of AS id, sum(amount) AS amount
+    FROM mv
+    WHERE kind = 'refund' AND refund_of IS NOT NULL
+    GROUP BY refund_of
+),
+power AS (
+    -- giver → official: the giver is the official's subordinate or service object and
+    -- not also his family (one row per pair even when both relations are declared)
+    SELECT r.person_id AS giver, r.other_id AS official,
+           CASE WHEN count(DISTINCT r.relation) > 1 THEN 'both' ELSE min(r.relation) END AS relation
+    FROM rel AS r
+    JOIN people AS p ON p.person_id = r.other_id
+    WHERE r.relation IN ('subordinate', 'service_object')
+      AND p.official
+      AND NOT EXISTS (
+          SELECT 1 FROM rel AS f
+          WHERE f.relation = 'family' AND f.person_id = r.person_id AND f.other_id = r.other_id
+      )
+    GROUP BY r.person_id, r.other_id
+),
+proxies AS (
+    -- giver → family member of the official (rel lists family both ways round), where
+    -- the giver is not the family member's own relative
+    SELECT w.giver, w.official, w.relation, f.person_id AS family_member
+    FROM power AS w
+    JOIN rel AS f ON f.relation = 'family' AND f.other_id = w.official
+    WHERE f.person_id <> w.giver
+      AND NOT EXISTS (
+          SELECT 1 FROM rel AS ff
+          WHERE ff.relation = 'family' AND ff.person_id = w.giver AND ff.other_id = f.person_id
+      )
+),
+occasion_owners AS (
+    -- declared occasions, and the same occasion for each family member of its owner
+    SELECT person_id, day_from, day_to FROM occasions
+    UNION ALL
+    SELECT f.person_id, o.day_from, o.day_to
+    FROM occasions AS o
+    JOIN rel AS f ON f.relation = 'family' AND f.other_id = o.person_id
+),
+gifts AS (
+    -- each accepted gift from such a giver to such a family member, once (whichever
+    -- officials it concerns): the giving-back ledger is between family member and giver
+    SELECT m.id, m.ts, m.day, m.payee_person AS receiver, m.payer_person AS giver,
+           m.amount - coalesce(r.amount, 0) AS amount
+    FROM mv AS m
+    LEFT JOIN refunded AS r ON r.id = m.id
+    WHERE m.kind IN ('red_packet', 'group_red_packet', 'transfer')
+      -- refunded / returned: never accepted; pending: not (yet) accepted
+      AND m.status NOT IN ('refunded', 'returned', 'pending')
+      AND m.amount - coalesce(r.amount, 0) > 0
+      AND NOT (m.memo IS NOT NULL AND regexp_matches(upper(m.memo), array_to_string($aa_words, '|')) AND m.amount <= $aa_max_amount)
+      AND EXISTS (
+          SELECT 1 FROM proxies AS x
+          WHERE x.giver = m.payer_person AND x.family_member = m.payee_person
+      )
+),
+-- ---- giving back (the same block in off_festival_gift, festival_gift_to_official,
+-- ---- unreturned_gift, proxy_receipt and occasion_collection): which gifts did the
+-- ---- receiver keep?
+pairs AS (
+    SELECT receiver, giver, min(ts) AS first_ts, max(ts) AS last_ts
+    FROM gifts
+    GROUP BY receiver, giver
+),
+paid_back AS (
+    -- the receiver's payments to the giver from the first gift to return_days after the
+    -- last: bounded by party (both parties equal) and by time. A refund row that names
+    -- no original (refund_of empty) counts as a payment back too.
+    SELECT pr.receiver, pr.giver, b.id, b.ts, b.amount - coalesce(r.amount, 0) AS amount
+    FROM pairs AS pr
+    JOIN mv AS b
+      ON b.payer_party = pr.receiver
+     AND b.payee_party = pr.giver
+     AND b.ts >= pr.first_ts
+     AND b.ts <= pr.last_ts + $return_days * INTERVAL 1 DAY
+    LEFT JOIN refunded AS r ON r.id = b.id
+    WHERE (b.kind IN ('red_packet', 'group_red_packet', 'transfer') OR (b.kind = 'refund' AND b.refund_of IS NULL))
+      AND b.status NOT IN ('refunded', 'returned', 'pending')
+      AND b.amount - coalesce(r.amount, 0) > 0
+),
+candidates AS (
+    -- step 1, one to one: a payment back of about the gift's amount (± return_tolerance)
+    -- within return_days after it. Bounded by party and time.
+    SELECT g.id AS gift_id, b.id AS back_id,
+           row_number() OVER (PARTITION BY b.id ORDER BY g.ts DESC, g.id DESC) AS rank_for_back,
+           row_number() OVER (PARTITION BY g.id ORDER BY b.ts, b.id) AS rank_for_gift
+    FROM gifts AS g
+    JOIN paid_back AS b
+      ON b.receiver = g.receiver
+     AND b.giver = g.giver
+     AND b.ts >= g.ts
+     AND b.ts <= g.ts + $return_days * INTERVAL 1 DAY
+    WHERE b.amount >= g.amount * (1 - $return_tolerance)
+      AND b.amount <= g.amount * (1 + $return_tolerance)
+),
+matched AS (
+    -- a match both sides agree on (the payment's latest candidate gift and the gift's
+    -- earliest candidate payment): that gift was given back
+    SELECT gift_id, back_id FROM candidates WHERE rank_for_back = 1 AND rank_for_gift = 1
+),
+ledger AS (
+    -- what is left: gifts and payments back that found no match of their own
+    SELECT receiver, giver, id, ts, amount AS gift, 0 AS back
+    FROM gifts WHERE id NOT IN (SELECT gift_id FROM matched)
+    UNION ALL
+    SELECT receiver, giver, id, ts, 0 AS gift, amount AS back
+    FROM paid_back WHERE id NOT IN (SELECT back_id FROM matched)
+),
+bulk AS (
+    -- step 2, in bulk: an unmatched gift is given back when the unmatched payments back
+    -- in the return_days after it cover all unmatched gifts of the pair within
+    -- return_days either side of it, less the tolerance (three 200-yuan packets given
+    -- back as one 600-yuan transfer). Window sums per pair over time ranges: no join,
+    -- linear in the pair's rows.
+    SELECT id, gift,
+           sum(gift) OVER (PARTITION BY receiver, giver ORDER BY ts
+                           RANGE BETWEEN $return_days * INTERVAL 1 DAY PRECEDING AND $return_days * INTERVAL 1 DAY FOLLOWING) AS gifts_around,
+           sum(back) OVER (PARTITION BY receiver, giver ORDER BY ts
+                           RANGE BETWEEN CURRENT ROW AND $return_days * INTERVAL 1 DAY FOLLOWING) AS back_after
+    FROM ledger
+),
+kept AS (
+    -- the gifts the receiver kept
+    SELECT g.*
+    FROM gifts AS g
+    JOIN bulk AS k ON k.id = g.id AND k.gift > 0
+    WHERE k.back_after < k.gifts_around * (1 - $return_tolerance)
+),
+-- ---- end of the giving-back block
+attributed AS (
+    -- each kept gift for each official it concerns; gifts around a declared occasion of
+    -- the official or his family are occasion_collection's
+    SELECT k.*, x.official, x.relation
+    FROM kept AS k
+    JOIN proxies AS x ON x.giver = k.giver AND x.family_member = k.receiver
+    WHERE NOT EXISTS (
+        SELECT 1 FROM occasion_owners AS o
+        WHERE o.person_id = x.official AND k.day BETWEEN o.day_from AND o.day_to
+    )
+),
+per_member AS (
+    SELECT a.official, a.receiver AS family_member,
+           array_agg(DISTINCT a.giver) AS givers,
+           array_agg(DISTINCT coalesce(gp.name, a.giver)) AS giver_names,
+           count(DISTINCT a.giver) AS n_givers,
+           sum(CASE WHEN a.relation IN ('subordinate', 'both') THEN 1 ELSE 0 END) AS gifts_from_subordinates,
+           sum(CASE WHEN a.relation IN ('service_object', 'both') THEN 1 ELSE 0 END) AS gifts_from_service_objects,
+           min(a.ts) AS start_ts, max(a.ts) AS end_ts, sum(a.amount) AS total_amount, count(*) AS txn_count,
+           array_agg(a.id) AS evidence
+    FROM attributed AS a
+    LEFT JOIN people AS gp ON gp.person_id = a.giver
+    GROUP BY a.official, a.receiver
+)
+SELECT
+    pm.official AS subject,
+    list_concat(pm.givers, [pm.family_member]) AS counterparties,
+    CAST(NULL AS VARCHAR) AS window_name,
+    pm.start_ts,
+    pm.end_ts,
+    pm.total_amount,
+    pm.txn_count,
+    pm.evidence,
+    -- 50 for any gift through the family, up to +30 as the total reaches high_total,
+    -- +4 per further gift (≤ 20)
+    round(50 + 30 * least(1, pm.total_amount / $high_total) + least(20, 4 * (pm.txn_count - 1)), 1) AS score,
+    CASE WHEN pm.total_amount >= $high_total OR pm.txn_count >= $high_count THEN 'high'
+         WHEN pm.total_amount < $low_total THEN 'low'
+         ELSE 'medium' END AS severity,
+    pm.family_member,
+    coalesce(fp.name, pm.family_member) AS family_name,
+    coalesce(op.name, pm.official) AS official_name,
+    pm.givers,
+    pm.giver_names,
+    pm.n_givers,
+    pm.gifts_from_subordinates,
+    pm.gifts_from_service_objects,
+    CASE WHEN pm.gifts_from_service_objects = 0 THEN '下属'
+         WHEN pm.gifts_from_subordinates = 0 THEN '管理服务对象'
+         ELSE '下属、管理服务对象' END AS relation_zh,
+    CASE WHEN pm.gifts_from_service_objects = 0 THEN 'subordinate(s)'
+         WHEN pm.gifts_from_subordinates = 0 THEN 'service object(s)'
+         ELSE 'subordinate(s) and service object(s)' END AS relation_en
+FROM per_member AS pm
+LEFT JOIN people AS fp ON fp.person_id = pm.family_member
+LEFT JOIN people AS op ON op.person_id = pm.official
