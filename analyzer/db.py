@@ -151,12 +151,12 @@ MIGRATIONS: list[str] = [
         reason_en VARCHAR NOT NULL,
         metrics VARCHAR,                -- JSON: the rule's other output columns
         params VARCHAR,                 -- JSON: the parameter values the rule ran with
-        scan_id INTEGER NOT NULL
+        scan_id INTEGER NOT NULL,
+        evidence BIGINT[] NOT NULL      -- transactions.id of the evidence movements, sorted
     );
-    CREATE TABLE finding_evidence (
-        finding_id VARCHAR NOT NULL,
-        transaction_id BIGINT NOT NULL
-    );
+    -- One row per (finding, evidence movement), for joins.
+    CREATE VIEW finding_evidence AS
+    SELECT id AS finding_id, unnest(evidence) AS transaction_id FROM findings;
     """,
 ]
 

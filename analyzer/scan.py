@@ -294,19 +294,18 @@ def _store(con, rules, params, scope, since, until, started) -> None:
     try:
         scan_id = con.execute("SELECT coalesce(max(scan_id), 0) + 1 FROM scans").fetchall()[0][0]
         ids = [r.id for r in rules]
-        con.execute(
-            "DELETE FROM finding_evidence WHERE finding_id IN (SELECT id FROM findings WHERE list_contains($ids, rule))", {"ids": ids}
-        )
         con.execute("DELETE FROM findings WHERE list_contains($ids, rule)", {"ids": ids})
         # One rule may give the same subject and evidence twice (overlapping windows):
         # keep one, the highest score.
-        con.execute(
-            """CREATE OR REPLACE TEMP TABLE found_unique AS SELECT * FROM found
-               QUALIFY row_number() OVER (PARTITION BY id ORDER BY score DESC, window_name NULLS LAST) = 1"""
-        )
-        con.execute("INSERT INTO findings SELECT * EXCLUDE (evidence), $scan FROM found_unique", {"scan": scan_id})
-        con.execute("INSERT INTO finding_evidence SELECT id, unnest(evidence) FROM found_unique")
-        count = con.execute("SELECT count(*) FROM found_unique").fetchall()[0][0]
+        source = "found"
+        if con.execute("SELECT count(*) > count(DISTINCT id) FROM found").fetchall()[0][0]:
+            con.execute(
+                """CREATE OR REPLACE TEMP TABLE found_unique AS SELECT * FROM found
+                   QUALIFY row_number() OVER (PARTITION BY id ORDER BY score DESC, window_name NULLS LAST) = 1"""
+            )
+            source = "found_unique"
+        con.execute(f"INSERT INTO findings SELECT * EXCLUDE (evidence), $scan, evidence FROM {source}", {"scan": scan_id})
+        count = con.execute(f"SELECT count(*) FROM {source}").fetchall()[0][0]
         con.execute(
             "INSERT INTO scans VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [

@@ -47,55 +47,86 @@ date = 2025-10-01
 
 
 def build(case: Path, rows: int) -> None:
-    """Fill a fresh case with a synthetic population and `rows` movements."""
+    """Fill a fresh case with a synthetic population and `rows` movements.
+
+    Ordinary life dominates, as in a real case: households of five (declared family)
+    send each other most packets, friends (undeclared, ids nearby) some, people pay
+    shops, colleagues settle AA bills; festival seasons carry two fifths of it all. A
+    small share are gifts from subordinates and service objects to their official."""
     subprocess.run([shutil.which("rpa") or "rpa", "init", str(case)], check=True, stdout=subprocess.DEVNULL)
     (case / "rpa.toml").write_text(SETTINGS, encoding="utf-8")
     con = duckdb.connect(str(case / "rpa.duckdb"))
+    con.execute("SET enable_progress_bar = false")
     con.execute(
         f"""
         INSERT INTO persons
         SELECT 'P' || lpad(CAST(i AS VARCHAR), 8, '0'), 'name' || i, i % 3 = 0, i % 10 = 0,
-               'unit' || CAST(i % 200 AS VARCHAR), NULL, CAST(i % 5 AS INTEGER), NULL
+               'unit' || CAST(i // 250 AS VARCHAR), NULL, CAST(i % 5 AS INTEGER), NULL
         FROM range({PEOPLE}) r(i)
         """
     )
     con.execute("INSERT INTO person_accounts SELECT person_id, 'wx_' || person_id, 'wx_' || person_id FROM persons")
     con.execute("INSERT INTO accounts SELECT alias, norm, person_id FROM person_accounts")
-    # each official (i % 10 = 0) has 5 subordinates, 5 service objects, 2 family members, 3 colleagues
+    # households of five: every pair is family
     con.execute(
         f"""
         INSERT INTO relations
-        SELECT 'P' || lpad(CAST((o + k * 7 + 1) % {PEOPLE} AS VARCHAR), 8, '0'), 'P' || lpad(CAST(o AS VARCHAR), 8, '0'),
-               CASE WHEN k < 5 THEN 'subordinate' WHEN k < 10 THEN 'service_object' WHEN k < 12 THEN 'family' ELSE 'colleague' END,
-               NULL
-        FROM range(0, {PEOPLE}, 10) a(o), range(15) b(k)
+        SELECT 'P' || lpad(CAST(a AS VARCHAR), 8, '0'), 'P' || lpad(CAST(b AS VARCHAR), 8, '0'), 'family', NULL
+        FROM range({PEOPLE}) x(a), range(5) y(k), (SELECT (a // 5) * 5 + k AS b) z
+        WHERE b > a
         """
     )
-    # movements: mostly among neighbours in the population (social graph), some to
-    # officials from their relations, a few shop payments; timestamps over two years
-    # with festival peaks (late January/February, late September).
+    # each official (i % 10 = 0) has 5 subordinates and 5 service objects elsewhere in the population
+    con.execute(
+        f"""
+        INSERT INTO relations
+        SELECT 'P' || lpad(CAST((o * 7 + k * 131 + 17) % {PEOPLE} AS VARCHAR), 8, '0'), 'P' || lpad(CAST(o AS VARCHAR), 8, '0'),
+               CASE WHEN k < 5 THEN 'subordinate' ELSE 'service_object' END, NULL
+        FROM range(0, {PEOPLE}, 10) a(o), range(10) b(k)
+        """
+    )
     con.execute(
         f"""
         INSERT INTO transactions
-        SELECT i + 1 AS id, 'T' || i, NULL, CASE WHEN i % 17 = 0 THEN 'G' || (i // 5) END,
-               TIMESTAMP '2025-01-01 00:00:00'
-                 + to_seconds(CAST(CASE WHEN i % 4 = 0 THEN (hash(i) % 40) * 86400 + 2160000 + hash(i * 7) % 86400
-                                        ELSE hash(i) % 63072000 END AS BIGINT)),
-               'wx_P' || lpad(CAST(p AS VARCHAR), 8, '0'),
-               CASE WHEN i % 23 = 0 THEN 'shop' || (i % 500)
-                    ELSE 'wx_P' || lpad(CAST((p + 1 + hash(i * 3) % 40) % {PEOPLE} AS VARCHAR), 8, '0') END,
+        WITH base AS (
+            SELECT i, CAST(hash(i * 11) % {PEOPLE} AS BIGINT) AS p, CAST(hash(i * 13) % 100 AS INTEGER) AS mix,
+                   CAST(hash(i * 17) % 100 AS INTEGER) AS season
+            FROM range({rows}) r(i)
+        ),
+        shaped AS (
+            SELECT i, mix,
+                   CASE WHEN mix < 98 THEN p ELSE (p * 7 + (i % 10) * 131 + 17) % {PEOPLE} END AS payer_i,
+                   CASE WHEN mix < 55 THEN (p // 5) * 5 + (p + 1 + i % 4) % 5                       -- household
+                        WHEN mix < 85 THEN (p + 6 + hash(i * 3) % 45) % {PEOPLE}                     -- friends
+                        WHEN mix < 93 THEN -1                                                        -- shops
+                        WHEN mix < 98 THEN (p // 250) * 250 + hash(i * 5) % 250                       -- colleagues, AA
+                        ELSE (p // 10) * 10 END AS payee_i,                                          -- official
+                   CASE WHEN season < 40 THEN
+                            CASE WHEN i % 2 = 0 THEN TIMESTAMP '2025-01-20 08:00:00' ELSE TIMESTAMP '2025-09-15 08:00:00' END
+                            + to_seconds(CAST(hash(i * 19) % (36 * 86400) AS BIGINT)) + INTERVAL 365 DAY * (i % 2)
+                        ELSE TIMESTAMP '2025-01-01 00:00:00' + to_seconds(CAST(hash(i) % 63072000 AS BIGINT)) END AS ts
+            FROM base
+        )
+        SELECT i + 1, 'T' || i, NULL, CASE WHEN mix < 55 AND i % 9 = 0 THEN 'G' || (i // 3) END, ts,
+               'wx_P' || lpad(CAST(payer_i AS VARCHAR), 8, '0'),
+               CASE WHEN payee_i < 0 THEN 'shop' || (i % 500) ELSE 'wx_P' || lpad(CAST(payee_i AS VARCHAR), 8, '0') END,
                NULL, NULL,
-               CAST([6.66, 8.88, 66, 88, 168, 200, 520, 12.5, 35, 1000][1 + CAST(hash(i * 5) % 10 AS INTEGER)] AS DECIMAL(18,2)),
-               CASE WHEN i % 23 = 0 THEN 'merchant' WHEN i % 17 = 0 THEN 'group_red_packet' WHEN i % 3 = 0 THEN 'transfer' ELSE 'red_packet' END,
-               CASE WHEN i % 50 = 0 THEN 'refunded' ELSE 'success' END, 'wechat', NULL, NULL, NULL, NULL, NULL,
+               CASE WHEN mix BETWEEN 93 AND 97 THEN CAST(10 + hash(i * 23) % 9000 / 100.0 AS DECIMAL(18,2))
+                    ELSE CAST([6.66, 8.88, 66, 88, 168, 200, 520, 12.5, 35, 1000][1 + CAST(hash(i * 5) % 10 AS INTEGER)] AS DECIMAL(18,2)) END,
+               CASE WHEN payee_i < 0 THEN 'merchant' WHEN mix BETWEEN 93 AND 97 THEN 'transfer'
+                    WHEN mix < 55 AND i % 9 = 0 THEN 'group_red_packet' WHEN i % 3 = 0 THEN 'transfer' ELSE 'red_packet' END,
+               CASE WHEN i % 50 = 0 THEN 'refunded' ELSE 'success' END, 'wechat',
+               CASE WHEN mix BETWEEN 93 AND 97 THEN 'AA' END, NULL, NULL, NULL, NULL,
                true, true, 1, i + 2, NULL
-        FROM (SELECT i, CAST(hash(i * 11) % {PEOPLE} AS BIGINT) AS p FROM range({rows}) r(i))
+        FROM shaped
+        WHERE payer_i <> payee_i
         """
     )
     con.execute("INSERT INTO accounts SELECT DISTINCT payee, payee, NULL FROM transactions WHERE payee LIKE 'shop%'")
+    n = con.execute("SELECT count(*) FROM transactions").fetchall()[0][0]
     con.execute(
         "INSERT INTO sources VALUES (1, 'synthetic', 'synthetic', repeat('0', 64), 0, 'benchmark', NULL, NULL, NULL, NULL, NULL, ?, ?, 0, 0, NULL, NULL, now()::TIMESTAMP, 'bench')",
-        [rows, rows],
+        [n, n],
     )
     con.close()
 
