@@ -70,7 +70,9 @@ MIGRATIONS: list[str] = [
         seen_by_payee BOOLEAN, -- the payee's own export shows this movement
         source_id INTEGER NOT NULL,     -- where it was first read
         line BIGINT NOT NULL,
-        raw VARCHAR                     -- original cells as JSON
+        raw VARCHAR,                    -- original cells as JSON
+        payer_person VARCHAR,           -- the payer as a roster person (kept up to date by
+        payee_person VARCHAR            -- ingest and roster loads), NULL when unresolved
     );
     CREATE TABLE duplicates (
         source_id INTEGER NOT NULL,     -- the file whose row was a duplicate
@@ -111,16 +113,9 @@ MIGRATIONS: list[str] = [
         relation VARCHAR NOT NULL,      -- subordinate | service_object | family | colleague
         extra VARCHAR
     );
-    -- Movements with both parties resolved to persons where the roster allows.
-    CREATE VIEW movements AS
-    SELECT t.*,
-           coalesce(pa.person_id, pn.person_id) AS payer_person,
-           coalesce(qa.person_id, qn.person_id) AS payee_person
-    FROM transactions t
-    LEFT JOIN accounts pa ON pa.account = t.payer
-    LEFT JOIN accounts pn ON pn.account = t.payer_name
-    LEFT JOIN accounts qa ON qa.account = t.payee
-    LEFT JOIN accounts qn ON qn.account = t.payee_name;
+    -- Movements with both parties resolved to persons where the roster allows (the
+    -- resolution is stored in transactions, so that scans read it without joins).
+    CREATE VIEW movements AS SELECT * FROM transactions;
     """,
     # 2: scans and findings
     """

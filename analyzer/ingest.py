@@ -220,6 +220,7 @@ def _load(con, path, name, head, fmt, module, owner, sha, size, stage: Callable[
         )
     _reject_invalid(con, source_id)
     _register_accounts(con, source_id)
+    resolve_persons(con, source_id)
     stage("matching")
     matched = _dedupe(con, source_id)
     _link(con, source_id)
@@ -306,7 +307,7 @@ def _insert_parsed(con, rows, source_id: int, base_id: int) -> None:
                amount_cast, coalesce(kind, 'other'), coalesce(status, 'other'), coalesce(channel, 'other'),
                memo, raw_type, raw_status, refund_ref, NULL,
                {SEEN_BY_PAYER.format(d='direction')}, {SEEN_BY_PAYEE.format(d='direction')},
-               ?, line, raw
+               ?, line, raw, NULL, NULL
         FROM typed WHERE reason IS NULL
         """,
         [base_id, source_id],
@@ -578,6 +579,33 @@ def _link(con, source_id: int) -> None:
         WHERE t.id = m.rid
         """,
         [source_id],
+    )
+
+
+def resolve_persons(con, source_id: int | None = None) -> None:
+    """Store in transactions the persons their payer and payee resolve to (through the
+    account, else the name beside it): for one source after its ingest, or for all
+    after a roster load. Touches only rows whose resolution changes."""
+    where = "" if source_id is None else "AND t.source_id = $source"
+    params = {} if source_id is None else {"source": source_id}
+    if source_id is not None and not con.execute("SELECT count(*) FROM accounts WHERE person_id IS NOT NULL").fetchall()[0][0]:
+        return  # no roster yet: nothing can resolve
+    con.execute(
+        f"""
+        UPDATE transactions t SET payer_person = r.payer_person, payee_person = r.payee_person
+        FROM (
+            SELECT t.id, coalesce(pa.person_id, pn.person_id) AS payer_person, coalesce(qa.person_id, qn.person_id) AS payee_person
+            FROM transactions t
+            LEFT JOIN accounts pa ON pa.account = t.payer
+            LEFT JOIN accounts pn ON pn.account = t.payer_name
+            LEFT JOIN accounts qa ON qa.account = t.payee
+            LEFT JOIN accounts qn ON qn.account = t.payee_name
+            WHERE true {where}
+        ) r
+        WHERE t.id = r.id {where}
+          AND (t.payer_person IS DISTINCT FROM r.payer_person OR t.payee_person IS DISTINCT FROM r.payee_person)
+        """,
+        params,
     )
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 
 from analyzer.errors import RosterError
 from analyzer.formats.base import decode_bytes, normalize_account
-from analyzer.ingest import resolve_accounts
+from analyzer.ingest import resolve_accounts, resolve_persons
 
 PEOPLE_COLUMNS = ("person_id", "name", "accounts", "party_member", "official", "org_unit", "position", "rank")
 RELATION_COLUMNS = ("person_id", "other_id", "relation")
@@ -132,6 +132,7 @@ def load_roster(con: duckdb.DuckDBPyConnection, people_csv: Path, relations_csv:
         if relations:
             con.executemany("INSERT INTO relations VALUES (?, ?, ?, ?)", relations)
         resolve_accounts(con)
+        resolve_persons(con)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

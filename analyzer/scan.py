@@ -78,29 +78,27 @@ def prepare(con: duckdb.DuckDBPyConnection, settings: Settings, scope: str = "al
            SELECT person_id, other_id, relation FROM relations
            UNION SELECT other_id, person_id, relation FROM relations WHERE relation IN ('family', 'colleague')"""
     )
+    # mv is a view over the stored (compressed, cached) table, not a copy: each rule
+    # reads only the columns it needs. Dates enter as literals we format ourselves.
     where = ["t.status NOT IN ('failed', 'closed')"]
-    params: dict = {}
     if since:
-        where.append("t.ts >= $since")
-        params["since"] = since
+        where.append(f"t.ts >= DATE '{since.isoformat()}'")
     if until:
-        where.append("t.ts < $until + INTERVAL 1 DAY")
-        params["until"] = until
+        where.append(f"t.ts < DATE '{until.isoformat()}' + INTERVAL 1 DAY")
     if scope == "festival":
         where.append("CAST(t.ts AS DATE) IN (SELECT day FROM festive_days)")
     elif scope != "all":
         where.append("EXISTS (SELECT 1 FROM scan_windows w WHERE CAST(t.ts AS DATE) BETWEEN w.start_day AND w.end_day)")
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE mv AS
+        CREATE OR REPLACE TEMP VIEW mv AS
         SELECT t.id, t.txn_id, t.ts, CAST(t.ts AS DATE) AS day, t.amount, t.kind, t.status, t.channel, t.memo,
                t.packet_id, t.refund_of, t.payer, t.payee, t.payer_person, t.payee_person,
                coalesce(t.payer_person, t.payer) AS payer_party,
                coalesce(t.payee_person, t.payee) AS payee_party
-        FROM movements t
+        FROM main.transactions t
         WHERE {' AND '.join(where)}
-        """,
-        params,
+        """
     )
 
 

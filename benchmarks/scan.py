@@ -117,7 +117,9 @@ def build(case: Path, rows: int) -> None:
                     WHEN mix < 55 AND i % 9 = 0 THEN 'group_red_packet' WHEN i % 3 = 0 THEN 'transfer' ELSE 'red_packet' END,
                CASE WHEN i % 50 = 0 THEN 'refunded' ELSE 'success' END, 'wechat',
                CASE WHEN mix BETWEEN 93 AND 97 THEN 'AA' END, NULL, NULL, NULL, NULL,
-               true, true, 1, i + 2, NULL
+               true, true, 1, i + 2, NULL,
+               'P' || lpad(CAST(payer_i AS VARCHAR), 8, '0'),
+               CASE WHEN payee_i >= 0 THEN 'P' || lpad(CAST(payee_i AS VARCHAR), 8, '0') END
         FROM shaped
         WHERE payer_i <> payee_i
         """

@@ -191,6 +191,8 @@ def _insert(con, source: str, columns: list[str], line_expr: str, params: dict, 
             "$source",
             line_expr,
             raw,
+            "NULL",
+            "NULL",
         ]
     )
     # Row order comes from row_number() in the streaming window, not from storage
