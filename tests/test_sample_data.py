@@ -17,7 +17,7 @@ def test_sample_data_loads_every_layout_and_dedupes_across_them(tmp_path):
     assert roster.exit_code == 0, roster.output
     result = rpa("ingest", SAMPLE, "--case", case)
     assert result.exit_code == 0, result.output
-    assert "32 movements added, 8 already known, 0 rows rejected" in result.stdout
+    assert "34 movements added, 8 already known, 0 rows rejected" in result.stdout
     formats = sorted(r[0] for r in query(case, "SELECT format FROM sources"))
     assert formats == ["alipay_app_2023", "canonical_csv", "tenpay_27", "tenpay_27", "wechat_csv", "wechat_xlsx"]
     assert query(case, "SELECT matched_on, count(*) FROM duplicates GROUP BY 1 ORDER BY 1") == [
@@ -51,5 +51,10 @@ def test_sample_data_loads_every_layout_and_dedupes_across_them(tmp_path):
         case,
         "SELECT r.amount, o.amount, o.status FROM transactions r JOIN transactions o ON o.id = r.refund_of WHERE r.kind = 'refund'",
     ) == [(Decimal("12.34"), Decimal("500.00"), "partly_refunded")]
+    # with the sample's election window, the scan finds the vote buying
+    (case / "rpa.toml").write_text((SAMPLE / "rpa.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    assert rpa("scan", "--rule", "election_mass_transfer", "--case", case).exit_code == 0
+    (found,) = query(case, "SELECT subject, list_sort(counterparties) FROM findings")
+    assert found == ("P001", ["P002", "P003", "P004", "P005", "P007", "P008"])
     status = rpa("status", "--case", case)
-    assert "6 sources, 32 movements" in status.stdout and "7 persons, 3 relations" in status.stdout
+    assert "6 sources, 34 movements" in status.stdout and "9 persons, 3 relations" in status.stdout

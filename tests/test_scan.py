@@ -28,7 +28,7 @@ def test_findings_json_has_the_contract_keys(case):
     assert f["txn_ids"] == ["E1", "E2", "E3", "E4", "E5", "E6", "E7"]
     assert f["total_amount"] == "1455.54" and f["txn_count"] == 7
     assert f["start"] == "2026-01-12 20:10:05" and f["end"] == "2026-02-03 08:00:00"
-    assert f["reason"] == "换届窗口「2026 古云村换届」内向古云村党支部6名党员发红包、转账7笔，共¥1,455.54（阈值：5人，超出1人）"
+    assert f["reason"] == "换届窗口「2026 古云村换届」内向古云村党支部6人（其中党员5名）发红包、转账7笔，共¥1,455.54（阈值：5人，超出1人）"
     assert f["score"] == 68.0  # 60 + 40 × (6 − 5) / 5
 
 
@@ -82,7 +82,7 @@ def test_findings_csv_and_filters(case):
     assert "E1;E2;E3" in csv_out[1]
     assert json.loads(rpa("findings", "--format", "json", "--severity", "low", "--case", case).stdout) == []
     english = json.loads(rpa("findings", "--format", "json", "--lang", "en", "--case", case).stdout)[0]["reason"]
-    assert english.startswith("In election window '2026 古云村换届', paid 6 Party members of 古云村党支部")
+    assert english.startswith("In election window '2026 古云村换届', paid 6 people of 古云村党支部 (5 of them Party members)")
 
 
 def test_rules_list_and_show():
