@@ -125,3 +125,22 @@ def test_finding_id_is_the_documented_hash(case):
     (fid, subject) = query(case, "SELECT id, subject FROM findings")[0]
     evidence = [r[0] for r in query(case, "SELECT transaction_id FROM finding_evidence WHERE finding_id = ?", [fid])]
     assert fid == finding_id("election_mass_transfer", subject, evidence)
+
+
+def test_calendar_command_prints_seasons_windows_and_events(case):
+    result = rpa("calendar", "--year", "2026", "--case", case)
+    assert result.exit_code == 0
+    out = result.stdout
+    spring = next(l for l in out.splitlines() if "Spring Festival" in l)
+    assert "2026-02-10" in spring and "2026-03-03" in spring and "02-15–02-23 (9 d)" in spring and "02-14, 02-28" in spring
+    assert "2026 古云村换届" in out and "2026-01-05" in out
+    qingming = next(l for l in out.splitlines() if "Qingming" in l)
+    assert "│ no " in qingming  # not a gift occasion by default
+    assert rpa("calendar", "--year", "1989").exit_code == 2
+
+
+def test_calendar_works_without_a_case(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RPA_CASE", raising=False)
+    result = rpa("calendar", "--year", "2030")
+    assert result.exit_code == 0 and "unknown" in result.stdout  # 2030 holidays not yet published
