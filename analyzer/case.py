@@ -11,7 +11,7 @@ from typing import Iterator
 import duckdb
 
 from analyzer import __version__
-from analyzer.db import DB_NAME, connect, migrate
+from analyzer.db import DB_NAME, SCHEMA_VERSION, connect, migrate, schema_version
 from analyzer.errors import NoCaseError, RpaError
 
 CONFIG_NAME = "rpa.toml"
@@ -102,6 +102,16 @@ def open_case(case: Path | None = None, *, read_only: bool = False) -> Iterator[
     try:
         if not read_only:
             migrate(con)
+        elif schema_version(con) < SCHEMA_VERSION:
+            # A case from an older rpa, opened for reading: migrate it first (briefly
+            # writable), else reading commands would fail on the columns it lacks.
+            con.close()
+            writer = connect(folder / DB_NAME)
+            try:
+                migrate(writer)
+            finally:
+                writer.close()
+            con = connect(folder / DB_NAME, read_only=True)
         yield con
     finally:
         con.close()

@@ -47,6 +47,11 @@ CaseOption = Annotated[
     Optional[Path],
     typer.Option("--case", envvar="RPA_CASE", help="Case folder to work on (default: the current folder; env RPA_CASE).", show_default=False),
 ]
+# Every command that changes the case says who did it, for the audit log (`rpa log`).
+ByOption = Annotated[
+    Optional[str],
+    typer.Option("--by", envvar="RPA_BY", metavar="NAME", help="Who does this, for the audit log (default: the OS user; env RPA_BY).", show_default=False),
+]
 
 
 def handle_errors(fn):
@@ -111,6 +116,7 @@ def ingest(
         Optional[str],
         typer.Option("--owner", help="Account holder of the file(s), when the export does not name one or names it wrongly.", show_default=False),
     ] = None,
+    by: ByOption = None,
     case: CaseOption = None,
 ) -> None:
     """Load export files into the case: WeChat Pay bills (CSV/XLSX), Alipay bills,
@@ -141,7 +147,7 @@ def ingest(
             def on_file(i: int, n: int, text: str) -> None:
                 progress.update(task, completed=i, total=n, description=text[:60])
 
-            results = ingest_paths(con, paths, format=format, owner=owner, on_file=on_file)
+            results = ingest_paths(con, paths, format=format, owner=owner, on_file=on_file, actor=by)
 
     table = Table(title="ingest", show_lines=False)
     for col in ("file", "format", "owner", "loaded", "duplicates", "rejected", "from", "to"):
@@ -182,6 +188,7 @@ def roster(
         Optional[Path],
         typer.Option("--relations", help="Relations CSV: person_id, other_id, relation (subordinate, service_object, family, colleague).", show_default=False),
     ] = None,
+    by: ByOption = None,
     case: CaseOption = None,
 ) -> None:
     """Load (replace) the roster: who is who, their accounts and aliases, and relations.
@@ -193,7 +200,7 @@ def roster(
     from analyzer.roster import load_roster
 
     with open_case(case) as con:
-        r = load_roster(con, people, relations)
+        r = load_roster(con, people, relations, actor=by)
     out.print(
         f"roster loaded: {r.persons} persons, {r.aliases} aliases, {r.relations} relations; "
         f"{r.accounts_resolved} accounts in the data resolve to persons"
@@ -321,11 +328,14 @@ def scan(
     until: Annotated[Optional[datetime], typer.Option("--until", formats=["%Y-%m-%d"], help="Only movements on or before this day.", show_default=False)] = None,
     param: Annotated[Optional[list[str]], typer.Option("--param", metavar="ID.KEY=VALUE", help="Set a rule parameter for this run (repeatable).", show_default=False)] = None,
     rules_dir: Annotated[Optional[list[Path]], typer.Option("--rules-dir", metavar="DIR", help="A folder of your own rules to run too (repeatable).", show_default=False)] = None,
+    by: ByOption = None,
     case: CaseOption = None,
 ) -> None:
-    """Run the SQL rules and store their findings (replacing those of the rules run).
+    """Run the SQL rules and store their findings.
 
-    Exit 0 whether or not anything was found.
+    A finding given again keeps its id and triage status; one its rule no longer gives
+    is kept, marked stale; suppressions in force mark the findings they match. Exit 0
+    whether or not anything was found.
 
     Example:
 
@@ -348,16 +358,20 @@ def scan(
     chosen = [rules[r] for r in (rule or rules)]
     with open_case(case) as con:
         runs = run_scan(con, chosen, params, settings, scope=window,
-                        since=since.date() if since else None, until=until.date() if until else None)
+                        since=since.date() if since else None, until=until.date() if until else None, actor=by)
     table = Table(title=f"scan ({window})")
-    for col in ("rule", "findings", "high", "medium", "low", "seconds"):
+    for col in ("rule", "findings", "high", "medium", "low", "new", "suppressed", "went stale", "seconds"):
         table.add_column(col, justify="left" if col == "rule" else "right")
     for r in runs:
         table.add_row(r.rule.id, str(r.findings), str(r.by_severity["high"]), str(r.by_severity["medium"]),
-                      str(r.by_severity["low"]), f"{r.seconds:.2f}")
+                      str(r.by_severity["low"]), str(r.new), str(r.suppressed), str(r.stale), f"{r.seconds:.2f}")
     out.print(table)
     total = sum(r.findings for r in runs)
-    out.print(f"{total} findings from {len(runs)} rules" + (" — see `rpa findings`" if total else ""))
+    suppressed, stale = sum(r.suppressed for r in runs), sum(r.stale for r in runs)
+    extra = [f"{suppressed} suppressed" if suppressed else "", f"{stale} earlier finding{'s' if stale != 1 else ''} went stale" if stale else ""]
+    extra = "; ".join(e for e in extra if e)
+    out.print(f"{total} findings from {len(runs)} rules" + (f" ({extra})" if extra else "")
+              + (" — see `rpa findings`" if total or stale else ""))
 
 
 @app.command()
@@ -365,32 +379,43 @@ def scan(
 def findings(
     rule: Annotated[Optional[list[str]], typer.Option("--rule", metavar="ID", help="Only this rule (repeatable).", show_default=False)] = None,
     severity: Annotated[Optional[str], typer.Option("--severity", help="Only high, medium or low.", show_default=False)] = None,
+    status: Annotated[Optional[str], typer.Option("--status", help="Only this triage status: new, reviewing, confirmed, dismissed, escalated.", show_default=False)] = None,
+    stale: Annotated[bool, typer.Option("--stale", help="Also list stale findings (their rule's latest scan no longer gives them).")] = False,
+    suppressed: Annotated[bool, typer.Option("--suppressed", help="Also list findings a suppression in force keeps out.")] = False,
     format: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
     lang: Annotated[str, typer.Option("--lang", help="Language of the reason: zh or en.")] = "zh",
     case: CaseOption = None,
 ) -> None:
-    """List the findings of the last scans, most severe first.
+    """List the findings of the last scans with their triage status and note, most
+    severe first. Stale and suppressed findings are left out unless asked for.
 
     Example:
 
         rpa findings --severity high
+
+        rpa findings --status confirmed --stale
 
         rpa findings --format json > findings.json
     """
     import csv
     import json
 
-    from analyzer.findings import list_findings, money
+    from analyzer.findings import hidden_counts, list_findings, money
+    from analyzer.triage import check_status
 
     if severity is not None and severity not in ("high", "medium", "low"):
         raise RpaError("--severity must be high, medium or low")
+    if status is not None:
+        check_status(status)
     if format not in ("table", "json", "csv"):
         raise RpaError("--format must be table, json or csv")
     if lang not in ("zh", "en"):
         raise RpaError("--lang must be zh or en")
     with open_case(case, read_only=True) as con:
-        rows = list_findings(con, rule, severity, lang)
-    keys = ["id", "rule", "severity", "score", "subject", "counterparties", "window", "start", "end", "total_amount", "txn_count", "txn_ids", "reason"]
+        rows = list_findings(con, rule, severity, lang, status=status, include_stale=stale, include_suppressed=suppressed)
+        hidden_stale, hidden_suppressed = hidden_counts(con, rule, severity, status)
+    keys = ["id", "rule", "severity", "score", "subject", "counterparties", "window", "start", "end", "total_amount", "txn_count", "txn_ids", "reason",
+            "status", "note", "triaged_by", "triaged_at", "stale", "suppressed_by"]
     if format == "json":
         print(json.dumps([{k: r[k] for k in keys} for r in rows], ensure_ascii=False, indent=2))
         return
@@ -398,19 +423,23 @@ def findings(
         w = csv.writer(sys.stdout)
         w.writerow(keys)
         for r in rows:
-            w.writerow([";".join(r[k]) if isinstance(r[k], list) else r[k] for k in keys])
+            w.writerow([";".join(r[k]) if isinstance(r[k], list) else str(r[k]).lower() if isinstance(r[k], bool) else r[k] for k in keys])
         return
+    hidden = [f"{n} {what} (--{what})" for n, what, shown in ((hidden_stale, "stale", stale), (hidden_suppressed, "suppressed", suppressed)) if n and not shown]
     if not rows:
-        out.print("no findings: run `rpa scan`")
+        out.print("no findings" + (f"; not listed: {', '.join(hidden)}" if hidden else ": run `rpa scan`"))
         return
     table = Table(title="findings")
-    for col in ("id", "rule", "sev.", "score", "subject", "window", "amount", "n", "reason"):
+    for col in ("id", "rule", "sev.", "score", "subject", "window", "amount", "n", "reason", "status", "note"):
         table.add_column(col, justify="right" if col in ("score", "amount", "n") else "left", overflow="fold")
     for r in rows:
         subject = r["subject"] + (f" {r['subject_name']}" if r["subject_name"] else "")
+        marks = (["stale"] if r["stale"] else []) + ([f"suppressed #{r['suppressed_by']}"] if r["suppressed_by"] else [])
         table.add_row(r["id"], r["rule"], r["severity"], f"{r['score']:.0f}", subject, r["window"] or "",
-                      money(r["total_amount"]), str(r["txn_count"]), r["reason"])
+                      money(r["total_amount"]), str(r["txn_count"]), r["reason"], " · ".join([r["status"], *marks]), r["note"] or "")
     out.print(table)
+    if hidden:
+        out.print(f"not listed: {', '.join(hidden)}")
 
 
 @app.command()
@@ -428,10 +457,15 @@ def show(
         rpa show F3A9C0D12B45
     """
     from analyzer.findings import get_finding, money
+    from analyzer.triage import history
 
     with open_case(case, read_only=True) as con:
         f, evidence = get_finding(con, finding_id)
+        decisions = history(con, f["id"])
     out.print(f"{f['id']}  {f['rule']}  severity {f['severity']}  score {f['score']:.0f}", markup=False)
+    state = f["status"] + (" · stale: its rule's latest scan no longer gives it" if f["stale"] else "")
+    state += f" · suppressed by suppression {f['suppressed_by']} (`rpa suppress --list`)" if f["suppressed_by"] else ""
+    out.print(f"status: {state}", markup=False)
     out.print(f"subject: {f['subject']}" + (f" ({f['subject_name']})" if f["subject_name"] else ""), markup=False)
     if f["window"]:
         out.print(f"window: {f['window']}", markup=False)
@@ -448,6 +482,183 @@ def show(
         payee = (e["payee"] or "") + (f" [{e['payee_person']}]" if e["payee_person"] else "")
         table.add_row(str(e["ts"]), payer, payee, money(e["amount"]), e["kind"], e["status"], e["txn_id"] or "", f"{e['file']}:{e['line']}")
     out.print(table)
+    if decisions:
+        out.print("triage history:")
+    for d in decisions:
+        out.print(f"  {d['at']}  {d['by']}: {d['status']}" + (f" — {d['note']}" if d["note"] else ""), markup=False)
+
+
+@app.command()
+@handle_errors
+def triage(
+    finding_id: Annotated[str, typer.Argument(help="A finding id from `rpa findings`.")],
+    status: Annotated[str, typer.Option("--status", help="new, reviewing, confirmed, dismissed or escalated.", show_default=False)],
+    note: Annotated[Optional[str], typer.Option("--note", metavar="TEXT", help="What was decided and why.", show_default=False)] = None,
+    by: ByOption = None,
+    case: CaseOption = None,
+) -> None:
+    """Record a decision on a finding: its status and a note, with who and when.
+
+    Decisions are kept in order and never changed: the latest is the finding's status,
+    the earlier ones its history (`rpa show`). They survive re-scans, also when the
+    finding goes stale.
+
+    Example:
+
+        rpa triage F3A9C0D12B45 --status confirmed --note "谈话核实，承认拉票" --by 李明
+    """
+    from analyzer.triage import check_status, triage as record
+
+    check_status(status)
+    with open_case(case) as con:
+        d = record(con, finding_id, status, note, by)
+    out.print(
+        f"{d.finding_id} ({d.rule}, {d.subject}): {d.previous} → {d.status}, by {d.actor} at {d.decided_at}"
+        + (" (a stale finding)" if d.stale else "") + f"; log entry {d.seq}",
+        markup=False,
+    )
+
+
+@app.command()
+@handle_errors
+def suppress(
+    rule: Annotated[Optional[str], typer.Option("--rule", metavar="ID", help="The rule whose findings to keep out.", show_default=False)] = None,
+    subject: Annotated[Optional[str], typer.Option("--subject", metavar="P", help="The findings' subject, as `rpa findings` shows it (person id or account).", show_default=False)] = None,
+    counterparty: Annotated[Optional[str], typer.Option("--counterparty", metavar="Q", help="Only findings with this counterparty among theirs.", show_default=False)] = None,
+    until: Annotated[Optional[datetime], typer.Option("--until", formats=["%Y-%m-%d"], help="Last day the suppression applies (a scan on a later day ignores it).", show_default=False)] = None,
+    why: Annotated[Optional[str], typer.Option("--why", metavar="TEXT", help="Why the pattern is legitimate.", show_default=False)] = None,
+    list_: Annotated[bool, typer.Option("--list", help="List the suppressions instead.")] = False,
+    by: ByOption = None,
+    case: CaseOption = None,
+) -> None:
+    """Keep a known-legitimate pattern (a family member, a payroll) out of the findings
+    until a date, or list the suppressions.
+
+    From the next scan, findings of the rule with this subject (and counterparty, if
+    given) are stored marked suppressed and left out of `rpa findings` (see them with
+    --suppressed). After the --until day it stops applying by itself.
+
+    Example:
+
+        rpa suppress --rule unreturned_gift --subject P0042 --counterparty P0107 --until 2026-12-31 --why "P0107 is his brother-in-law; family gifts"
+
+        rpa suppress --list
+    """
+    from datetime import date as _date
+
+    from analyzer.triage import list_suppressions
+    from analyzer.triage import suppress as record
+
+    if list_:
+        with open_case(case, read_only=True) as con:
+            rows = list_suppressions(con)
+        if not rows:
+            out.print("no suppressions")
+            return
+        table = Table(title="suppressions")
+        for col in ("id", "rule", "subject", "counterparty", "until", "in force", "findings", "why", "by", "at"):
+            table.add_column(col, justify="right" if col in ("id", "findings") else "left", overflow="fold")
+        for r in rows:
+            table.add_row(str(r["id"]), r["rule"], r["subject"], r["counterparty"] or "(any)", str(r["until"]),
+                          "yes" if r["active"] else "expired", str(r["findings"]), r["why"], r["by"], str(r["at"]))
+        out.print(table)
+        return
+    missing = [name for name, value in (("--rule", rule), ("--subject", subject), ("--until", until), ("--why", why)) if not value]
+    if missing:
+        names = missing[0] if len(missing) == 1 else f"{', '.join(missing[:-1])} and {missing[-1]}"
+        raise RpaError(f"{names} {'is' if len(missing) == 1 else 'are'} required (or --list to list the suppressions)")
+    from analyzer.rules import load_rules
+
+    folder = find_case(case)
+    known = set(load_rules(_rules_dirs(folder, None)))
+    with open_case(case) as con:
+        r = record(con, rule, subject, until.date(), why, counterparty, by, known_rules=known)
+    who = r.subject + (f" with {r.counterparty}" if r.counterparty else "")
+    out.print(f"suppression {r.suppression_id}: {r.rule} for {who} until {r.until}, by {r.actor}; log entry {r.seq}", markup=False)
+    if r.until < _date.today():
+        err.print(f"warning: {r.until} is past: this suppression will not apply", markup=False)
+    else:
+        out.print(f"{r.matches} current finding(s) match; the next `rpa scan` keeps them out", markup=False)
+
+
+@app.command()
+@handle_errors
+def log(
+    since: Annotated[Optional[datetime], typer.Option("--since", formats=["%Y-%m-%d"], help="Only entries on or after this day.", show_default=False)] = None,
+    format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    case: CaseOption = None,
+) -> None:
+    """Show the audit log: every ingest, roster load, scan, triage decision and
+    suppression, with time, who, what, and the entry's hash (chained to the one before;
+    `rpa verify` checks the chain).
+
+    Example:
+
+        rpa log --since 2026-03-01
+
+        rpa log --format json > audit.json
+    """
+    import json
+
+    from analyzer.audit import log_entries, summary
+
+    if format not in ("table", "json"):
+        raise RpaError("--format must be table or json")
+    with open_case(case, read_only=True) as con:
+        entries = log_entries(con, since.date() if since else None)
+    if format == "json":
+        print(json.dumps(entries, ensure_ascii=False, indent=2))
+        return
+    if not entries:
+        out.print("the log is empty" + (" from that day" if since else ""))
+        return
+    table = Table(title="audit log")
+    for col in ("seq", "at", "by", "action", "what", "hash"):
+        table.add_column(col, justify="right" if col == "seq" else "left", overflow="fold")
+    for e in entries:
+        table.add_row(str(e["seq"]), e["at"], e["actor"], e["action"], summary(e), e["hash"][:12])
+    out.print(table)
+
+
+@app.command()
+@handle_errors
+def verify(case: CaseOption = None) -> None:
+    """Check the case's integrity: re-hash every ingested file still on disk against
+    its SHA-256 at ingest, re-check the audit log's hash chain, and check the triage
+    decisions and suppressions against the log. Says what is intact, what changed and
+    what is missing; exit 0 only when all is intact, else 1.
+
+    Example:
+
+        rpa verify --case ~/cases/guyun-2026
+    """
+    from analyzer.audit import verify_log, verify_records, verify_sources
+
+    with open_case(case, read_only=True) as con:
+        sources = verify_sources(con)
+        chain = verify_log(con)
+        records = verify_records(con)
+    for c in sources:
+        out.print(f"source {c.source_id} {c.state}: {c.path}" + (f" ({c.detail})" if c.detail and c.state != "missing" else ""), markup=False)
+    if not sources:
+        out.print("no sources ingested")
+    if chain.intact and not chain.entries:
+        out.print("log intact: empty", markup=False)
+    elif chain.intact:
+        out.print(f"log intact: {chain.entries} entries; last entry {chain.head_seq}, hash {chain.head_hash}", markup=False)
+    for _, problem in chain.problems:
+        out.print(f"log broken: {problem}", markup=False)
+    for problem in records:
+        out.print(f"records: {problem}", markup=False)
+    counts = {}
+    for c in sources:
+        counts[c.state] = counts.get(c.state, 0) + 1
+    bad = [f"{n} {state}" for state, n in counts.items() if state != "intact"] + (["log broken"] if not chain.intact else [])
+    bad += [f"{len(records)} decision/suppression record(s) not as logged"] if records else []
+    if bad:
+        out.print(f"NOT INTACT: {', '.join(bad)}; {counts.get('intact', 0)} of {len(sources)} sources intact", markup=False)
+        raise typer.Exit(1)
+    out.print(f"all intact: {len(sources)} sources, {chain.entries} log entries", markup=False)
 
 
 rules_app = typer.Typer(invoke_without_command=True, no_args_is_help=False)

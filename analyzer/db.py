@@ -153,6 +153,47 @@ MIGRATIONS: list[str] = [
     CREATE VIEW finding_evidence AS
     SELECT id AS finding_id, unnest(evidence) AS transaction_id FROM findings;
     """,
+    # 3: triage, suppressions, the audit log. A re-scan no longer deletes findings: one
+    # that its rule's latest scan did not give again is kept, marked stale.
+    # (`by` and `at` are SQL keywords: the columns are actor and *_at.)
+    """
+    ALTER TABLE findings ADD COLUMN first_scan_id INTEGER;     -- the scan that first gave it
+    UPDATE findings SET first_scan_id = scan_id;               -- scan_id: the latest scan that gave it
+    ALTER TABLE findings ADD COLUMN stale BOOLEAN NOT NULL DEFAULT false;  -- its rule's latest scan did not give it
+    ALTER TABLE findings ADD COLUMN stale_scan_id INTEGER;     -- that scan
+    ALTER TABLE findings ADD COLUMN suppressed_by INTEGER;     -- the suppression that matched it at its latest scan
+    -- Append-only: the current status of a finding is its latest row ('new' when none).
+    CREATE TABLE triage (
+        triage_id INTEGER PRIMARY KEY,  -- order of the decisions
+        finding_id VARCHAR NOT NULL,
+        status VARCHAR NOT NULL,        -- new | reviewing | confirmed | dismissed | escalated
+        note VARCHAR,
+        actor VARCHAR NOT NULL,         -- who decided (--by, else the OS user)
+        decided_at TIMESTAMP NOT NULL,
+        scan_id INTEGER                 -- the latest scan that had given the finding: the data decided on
+    );
+    CREATE TABLE suppressions (
+        suppression_id INTEGER PRIMARY KEY,
+        rule VARCHAR NOT NULL,
+        subject VARCHAR NOT NULL,       -- as findings.subject
+        counterparty VARCHAR,           -- NULL: any; else must be among findings.counterparties
+        until DATE NOT NULL,            -- applies while the scan date is on or before it
+        why VARCHAR NOT NULL,
+        actor VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL
+    );
+    -- Append-only, hash-chained: hash = sha256(prev_hash || canonical JSON of
+    -- {seq, at, actor, action, details}); see audit.py.
+    CREATE TABLE audit_log (
+        seq BIGINT PRIMARY KEY,         -- 1, 2, 3 ... without gaps
+        logged_at VARCHAR NOT NULL,     -- ISO 8601 local time with UTC offset, exactly as hashed
+        actor VARCHAR NOT NULL,
+        action VARCHAR NOT NULL,        -- ingest | roster | scan | triage | suppress | report
+        details VARCHAR NOT NULL,       -- canonical JSON
+        prev_hash VARCHAR NOT NULL,     -- the previous entry's hash (64 zeros for the first)
+        hash VARCHAR NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

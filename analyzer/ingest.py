@@ -126,9 +126,10 @@ def ingest_paths(
     format: str | None = None,
     owner: str | None = None,
     on_file: Callable[[int, int, str], None] | None = None,
+    actor: str | None = None,
 ) -> list[FileResult]:
     """Ingest files and folders; one transaction per file. `on_file(i, n, name)` is
-    called before each file (for a progress bar)."""
+    called before each file (for a progress bar); `actor` is who ingests (audit log)."""
     files = collect_files(paths)
     results = []
     for i, (path, explicit) in enumerate(files):
@@ -139,7 +140,7 @@ def ingest_paths(
                 on_file(i, len(files), f"{Path(name).name} · {what}")
 
         stage("reading")
-        results.append(ingest_file(con, path, format=format, owner=owner, explicit=explicit, on_stage=stage))
+        results.append(ingest_file(con, path, format=format, owner=owner, explicit=explicit, on_stage=stage, actor=actor))
     return results
 
 
@@ -151,8 +152,10 @@ def ingest_file(
     owner: str | None = None,
     explicit: bool = True,
     on_stage: Callable[[str], None] | None = None,
+    actor: str | None = None,
 ) -> FileResult:
-    """Ingest one file, whole or not at all. `on_stage(name)` hears each step begin."""
+    """Ingest one file, whole or not at all, with its audit log entry (by `actor`,
+    default the OS user). `on_stage(name)` hears each step begin."""
     name = display_name(path)
     try:
         sha, size = file_digest(path)
@@ -175,6 +178,7 @@ def ingest_file(
     con.execute("BEGIN TRANSACTION")
     try:
         result = _load(con, path, name, head, fmt, module, owner, sha, size, on_stage or (lambda _: None))
+        _audit_ingest(con, result, sha, size, actor)
         _pause_point("ingest.before_commit")
         if on_stage:
             on_stage("committing")
@@ -189,6 +193,24 @@ def ingest_file(
     finally:
         for table in ("stage", "typed", "cand", "old", "matched"):
             con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def _audit_ingest(con, result: FileResult, sha: str, size: int, actor: str | None) -> None:
+    """The audit log entry of a loaded file, in the file's own transaction."""
+    from analyzer.audit import append
+
+    path = con.execute("SELECT path FROM sources WHERE source_id = ?", [result.source_id]).fetchall()[0][0]
+    append(
+        con,
+        "ingest",
+        {
+            "source_id": result.source_id, "path": path, "name": result.name.split("/")[-1], "sha256": sha, "size": size,
+            "format": result.format, "owner": result.owner, "rows_read": result.rows_read, "loaded": result.loaded,
+            "duplicates": result.duplicate, "rejected": result.rejected, "first_ts": result.first_ts,
+            "last_ts": result.last_ts, "rpa_version": __version__,
+        },
+        actor,
+    )
 
 
 def _load(con, path, name, head, fmt, module, owner, sha, size, stage: Callable[[str], None]) -> FileResult:

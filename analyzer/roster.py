@@ -71,8 +71,11 @@ def _flag(value: str, path: Path, line: int, column: str) -> bool:
     raise RosterError(f"{path}:{line}: {column} must be yes/no (是/否, true/false, 1/0), not {value!r}")
 
 
-def load_roster(con: duckdb.DuckDBPyConnection, people_csv: Path, relations_csv: Path | None = None) -> RosterResult:
-    """Replace the roster with the people (and relations) files; resolve accounts."""
+def load_roster(
+    con: duckdb.DuckDBPyConnection, people_csv: Path, relations_csv: Path | None = None, actor: str | None = None
+) -> RosterResult:
+    """Replace the roster with the people (and relations) files; resolve accounts.
+    The load is recorded in the audit log as `actor` (default: the OS user)."""
     header, rows = _read_csv(people_csv, ("person_id",), "people")
     extra_cols = [h for h in header if h not in PEOPLE_COLUMNS]
     persons, aliases, seen = [], [], {}
@@ -133,6 +136,7 @@ def load_roster(con: duckdb.DuckDBPyConnection, people_csv: Path, relations_csv:
             con.executemany("INSERT INTO relations VALUES (?, ?, ?, ?)", relations)
         resolve_accounts(con)
         resolve_persons(con)
+        _audit_roster(con, people_csv, relations_csv, len(persons), len(aliases), len(relations), actor)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -146,6 +150,19 @@ def load_roster(con: duckdb.DuckDBPyConnection, people_csv: Path, relations_csv:
     ]
     resolved = con.execute("SELECT count(*) FROM accounts WHERE person_id IS NOT NULL").fetchall()[0][0]
     return RosterResult(len(persons), len(aliases), len(relations), resolved, ambiguous)
+
+
+def _audit_roster(con, people_csv: Path, relations_csv: Path | None, persons: int, aliases: int, relations: int, actor) -> None:
+    """The audit log entry of a roster load: the files with their hashes, and counts."""
+    from analyzer.audit import append
+    from analyzer.ingest import file_digest
+
+    files = []
+    for role, path in (("people", people_csv), ("relations", relations_csv)):
+        if path is not None:
+            sha, size = file_digest(path)
+            files.append({"role": role, "path": str(Path(path).resolve()), "sha256": sha, "size": size})
+    append(con, "roster", {"files": files, "persons": persons, "aliases": aliases, "relations": relations}, actor)
 
 
 def list_people(con: duckdb.DuckDBPyConnection) -> list[dict]:

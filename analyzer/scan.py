@@ -43,6 +43,9 @@ class RuleRun:
     findings: int
     by_severity: dict[str, int]
     seconds: float
+    new: int = 0  # findings not stored before
+    suppressed: int = 0  # findings a suppression in force keeps out of the active list
+    stale: int = 0  # stored findings of the rule that this scan no longer gave
 
 
 def prepare(con: duckdb.DuckDBPyConnection, settings: Settings, scope: str = "all", since: date | None = None, until: date | None = None) -> None:
@@ -261,14 +264,22 @@ def scan(
     scope: str = "all",
     since: date | None = None,
     until: date | None = None,
+    actor: str | None = None,
+    today: date | None = None,
 ) -> list[RuleRun]:
-    """Run `rules` and replace their findings in the case. Returns what each found.
+    """Run `rules` and store their findings in the case. Returns what each found.
+
+    A finding given again keeps its id and its triage history and is refreshed; a
+    stored finding of these rules that this scan did not give is kept, marked stale;
+    suppressions in force on `today` (default: the scan's date) mark the findings they
+    match. The scan is recorded in the audit log as `actor`.
 
     The connection is locked down for the rules, so a scan is the last thing a
     connection does."""
     import time
 
     started = datetime.now().replace(microsecond=0)
+    today = today or started.date()
     prepare(con, settings, scope, since, until)
     con.execute(
         """CREATE OR REPLACE TEMP TABLE found (id VARCHAR, rule VARCHAR, severity VARCHAR, score DOUBLE, subject VARCHAR,
@@ -283,16 +294,30 @@ def scan(
         counts = dict(con.execute("SELECT severity, count(*) FROM found WHERE rule = ? GROUP BY 1", [rule.id]).fetchall())
         by_sev = {s: counts.get(s, 0) for s in SEVERITIES}
         runs.append(RuleRun(rule, sum(by_sev.values()), by_sev, time.perf_counter() - t0))
-    _store(con, rules, params, scope, since, until, started)
+    changes = _store(con, rules, params, scope, since, until, started, today, actor)
+    for run in runs:
+        run.new, run.suppressed, run.stale = changes.get(run.rule.id, (0, 0, 0))
     return runs
 
 
-def _store(con, rules, params, scope, since, until, started) -> None:
+# The findings table's columns, in order, as _store writes them.
+FINDING_COLUMNS = (
+    "id", "rule", "severity", "score", "subject", "counterparties", "window_name", "start_ts", "end_ts", "total_amount",
+    "txn_count", "reason_zh", "reason_en", "metrics", "params", "scan_id", "evidence", "first_scan_id", "stale",
+    "stale_scan_id", "suppressed_by",
+)
+
+
+def _store(con, rules, params, scope, since, until, started, today, actor) -> dict[str, tuple[int, int, int]]:
+    """Store the scan's findings, set-wise, in one transaction with its scans row and
+    audit entry. Returns per rule: (new, suppressed, went stale)."""
+    from analyzer.audit import append
+    from analyzer.triage import MATCH
+
     con.execute("BEGIN TRANSACTION")
     try:
         scan_id = con.execute("SELECT coalesce(max(scan_id), 0) + 1 FROM scans").fetchall()[0][0]
         ids = [r.id for r in rules]
-        con.execute("DELETE FROM findings WHERE list_contains($ids, rule)", {"ids": ids})
         # One rule may give the same subject and evidence twice (overlapping windows):
         # keep one, the highest score.
         source = "found"
@@ -302,17 +327,69 @@ def _store(con, rules, params, scope, since, until, started) -> None:
                    QUALIFY row_number() OVER (PARTITION BY id ORDER BY score DESC, window_name NULLS LAST) = 1"""
             )
             source = "found_unique"
-        con.execute(f"INSERT INTO findings SELECT * EXCLUDE (evidence), $scan, evidence FROM {source}", {"scan": scan_id})
-        count = con.execute(f"SELECT count(*) FROM {source}").fetchall()[0][0]
+        # Each finding with the suppression in force today that matches it (the oldest).
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE found_now AS
+                SELECT f.*, (SELECT min(s.suppression_id) FROM suppressions s WHERE {MATCH}) AS suppressed_by,
+                       o.first_scan_id
+                FROM {source} f LEFT JOIN findings o ON o.id = f.id""",
+            {"today": today},
+        )
+        # Findings of these rules that this scan did not give again are kept, with their
+        # evidence and triage history, marked stale (by the first scan that missed them).
+        con.execute(
+            """UPDATE findings SET stale = true, stale_scan_id = $scan
+               WHERE list_contains($ids, rule) AND NOT stale AND id NOT IN (SELECT id FROM found_now)""",
+            {"ids": ids, "scan": scan_id},
+        )
+        # Those given again are refreshed (same id: same rule, subject and evidence) and
+        # keep the scan that first gave them; the others are new.
+        con.execute("DELETE FROM findings WHERE id IN (SELECT id FROM found_now)")
+        con.execute(
+            f"""INSERT INTO findings ({', '.join(FINDING_COLUMNS)})
+                SELECT * EXCLUDE (evidence, suppressed_by, first_scan_id), $scan, evidence,
+                       coalesce(first_scan_id, $scan), false, NULL, suppressed_by
+                FROM found_now""",
+            {"scan": scan_id},
+        )
+        changes = {
+            rule: (new, suppressed, stale)
+            for rule, new, suppressed, stale in con.execute(
+                """SELECT rule, count(*) FILTER (WHERE first_scan_id = $scan AND NOT stale),
+                          count(*) FILTER (WHERE scan_id = $scan AND suppressed_by IS NOT NULL),
+                          count(*) FILTER (WHERE stale_scan_id = $scan)
+                   FROM findings WHERE list_contains($ids, rule) GROUP BY rule""",
+                {"ids": ids, "scan": scan_id},
+            ).fetchall()
+        }
+        count = con.execute("SELECT count(*) FROM found_now").fetchall()[0][0]
+        rule_runs = [
+            {"id": r.id, "sha256": r.sha256, "params": {k: _json_value(v) for k, v in params[r.id].items()}} for r in rules
+        ]
         con.execute(
             "INSERT INTO scans VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 scan_id, started, datetime.now().replace(microsecond=0), scope, since, until,
-                json.dumps([{"id": r.id, "sha256": r.sha256, "params": {k: _json_value(v) for k, v in params[r.id].items()}} for r in rules], ensure_ascii=False),
+                json.dumps(rule_runs, ensure_ascii=False),
                 count, __version__,
             ],
+        )
+        append(
+            con,
+            "scan",
+            {
+                "scan_id": scan_id, "scope": scope, "since": since, "until": until, "date": today,
+                "rules": [{**run, "path": str(r.path)} for run, r in zip(rule_runs, rules)],
+                "findings": count,
+                "new": sum(c[0] for c in changes.values()),
+                "suppressed": sum(c[1] for c in changes.values()),
+                "stale": sum(c[2] for c in changes.values()),
+                "rpa_version": __version__,
+            },
+            actor,
         )
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
+    return changes

@@ -1,0 +1,194 @@
+"""`rpa log` and `rpa verify`: an append-only, hash-chained record of who did what to
+a case, and a check that the files and the record are still what they were."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date, timedelta
+
+import duckdb
+import pytest
+
+from analyzer.audit import default_actor
+from tests.helpers import query, rpa
+from tests.rule_world import build_case, load_case
+
+RULE = "election_mass_transfer"
+
+
+@pytest.fixture
+def case(tmp_path):
+    """A real case with a logged history: roster, ingest, scan, triage, suppression."""
+    case = build_case(tmp_path / "case", load_case(RULE))
+    assert rpa("scan", "--rule", RULE, "--by", "李明", "--case", case).exit_code == 0
+    fid = query(case, "SELECT id FROM findings")[0][0]
+    assert rpa("triage", fid, "--status", "confirmed", "--note", "核实", "--by", "李明", "--case", case).exit_code == 0
+    assert rpa("suppress", "--rule", RULE, "--subject", "P008", "--until", "2099-12-31", "--why", "payroll",
+               "--by", "王五", "--case", case).exit_code == 0
+    return case
+
+
+def log(case, *args) -> list[dict]:
+    result = rpa("log", "--format", "json", *args, "--case", case)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def sql(case, statement, params=None):
+    con = duckdb.connect(str(case / "rpa.duckdb"))
+    try:
+        con.execute(statement, params or [])
+    finally:
+        con.close()
+
+
+def test_every_change_is_logged_with_who_and_what(case):
+    entries = log(case)
+    assert [(e["seq"], e["action"], e["actor"]) for e in entries] == [
+        (1, "roster", default_actor()), (2, "ingest", default_actor()), (3, "scan", "李明"), (4, "triage", "李明"), (5, "suppress", "王五"),
+    ]
+    roster, ingest, scan, triage, suppress = (e["details"] for e in entries)
+    assert roster["persons"] == 9 and roster["relations"] == 1
+    assert roster["files"][0]["sha256"] == hashlib.sha256((case / "people.csv").read_bytes()).hexdigest()
+    (sha, path, loaded) = query(case, "SELECT sha256, path, rows_loaded FROM sources")[0]
+    assert ingest["sha256"] == sha == hashlib.sha256((case / "movements.csv").read_bytes()).hexdigest()
+    assert (ingest["source_id"], ingest["path"], ingest["loaded"], ingest["rejected"]) == (1, path, loaded, 0) == (1, path, 15, 0)
+    (rule,) = scan["rules"]
+    assert rule["id"] == RULE and rule["params"]["min_recipients"] == 5
+    assert rule["sha256"] == hashlib.sha256(open(rule["path"], "rb").read()).hexdigest()
+    assert (scan["scope"], scan["findings"], scan["new"], scan["stale"]) == ("all", 1, 1, 0)
+    fid = query(case, "SELECT id FROM findings")[0][0]
+    assert (triage["finding_id"], triage["previous"], triage["status"], triage["note"], triage["scan_id"]) == (fid, "new", "confirmed", "核实", 1)
+    assert len(triage["evidence"]) == 7
+    assert (suppress["subject"], suppress["until"], suppress["why"]) == ("P008", "2099-12-31", "payroll")
+    table = rpa("log", "--case", case).stdout
+    assert "movements.csv" in table and "new → confirmed" in table and "王五" in table
+
+
+def test_the_chain_is_the_documented_sha256(case):
+    prev = "0" * 64
+    for e in log(case):
+        body = json.dumps({k: e[k] for k in ("seq", "at", "actor", "action", "details")},
+                          ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        assert e["prev_hash"] == prev
+        assert e["hash"] == hashlib.sha256((prev + body).encode("utf-8")).hexdigest()
+        prev = e["hash"]
+
+
+def test_verify_says_all_is_intact(case):
+    result = rpa("verify", "--case", case)
+    assert result.exit_code == 0, result.output
+    head = log(case)[-1]["hash"]
+    assert "source 1 intact" in result.stdout and f"log intact: 5 entries; last entry 5, hash {head}" in result.stdout
+    assert "all intact: 1 sources, 5 log entries" in result.stdout
+
+
+def test_an_edited_entry_is_named(case):
+    sql(case, "UPDATE audit_log SET details = replace(details, '核实', '未核实') WHERE seq = 4")
+    result = rpa("verify", "--case", case)
+    assert result.exit_code == 1
+    assert "log broken: entry 4 was changed after it was written" in result.stdout
+    assert "entry 3" not in result.stdout and "entry 5" not in result.stdout
+    assert "NOT INTACT: log broken" in result.stdout
+
+
+def test_an_edited_entry_with_a_recomputed_hash_breaks_the_next_link(case):
+    from analyzer.audit import entry_hash
+
+    (at, actor, action, details, prev) = query(case, "SELECT logged_at, actor, action, details, prev_hash FROM audit_log WHERE seq = 3")[0]
+    forged = json.loads(details) | {"findings": 0}
+    sql(case, "UPDATE audit_log SET details = ?, hash = ? WHERE seq = 3",
+        [json.dumps(forged), entry_hash(prev, 3, at, actor, action, forged)])
+    result = rpa("verify", "--case", case)
+    assert result.exit_code == 1 and "log broken: entry 4 does not follow entry 3" in result.stdout
+
+
+def test_a_deleted_entry_is_named(case):
+    sql(case, "DELETE FROM audit_log WHERE seq = 2")
+    result = rpa("verify", "--case", case)
+    assert result.exit_code == 1 and "log broken: entry 2 is missing (deleted)" in result.stdout
+
+
+def test_a_deleted_last_entry_is_named(case):
+    sql(case, "DELETE FROM audit_log WHERE seq = 5")
+    result = rpa("verify", "--case", case)
+    assert result.exit_code == 1 and "log broken: entry 5 is missing (deleted from the end of the log)" in result.stdout
+
+
+def test_an_edited_source_file_is_changed(case):
+    with open(case / "movements.csv", "a", encoding="utf-8") as f:
+        f.write("X9,2026-02-01 10:00:00,wxid_wjg,wxid_p8,999.00,red_packet,success,wechat,,,,\n")
+    result = rpa("verify", "--case", case)
+    assert result.exit_code == 1
+    assert f"source 1 changed: {case / 'movements.csv'}" in result.stdout
+    assert "log intact" in result.stdout and "NOT INTACT: 1 changed; 0 of 1 sources intact" in result.stdout
+
+
+def test_a_sources_row_edited_to_match_a_swapped_file_is_changed(case):
+    sql(case, "UPDATE sources SET sha256 = ?", ["0" * 64])
+    result = rpa("verify", "--case", case)
+    assert result.exit_code == 1 and "source 1 changed" in result.stdout and "differs from log entry 2" in result.stdout
+
+
+def test_a_missing_source_file_is_missing(case):
+    (case / "movements.csv").unlink()
+    result = rpa("verify", "--case", case)
+    assert result.exit_code == 1
+    assert f"source 1 missing: {case / 'movements.csv'}" in result.stdout and "NOT INTACT: 1 missing" in result.stdout
+
+
+def test_log_since(case):
+    assert len(log(case, "--since", date.today().isoformat())) == 5
+    assert log(case, "--since", (date.today() + timedelta(days=1)).isoformat()) == []
+    assert rpa("log", "--format", "xml", "--case", case).exit_code == 2
+
+
+def test_what_changes_nothing_logs_nothing(case):
+    before = len(log(case))
+    assert rpa("ingest", case / "movements.csv", "--case", case).exit_code == 0  # already ingested
+    assert rpa("triage", "FNOPE", "--status", "confirmed", "--case", case).exit_code == 2
+    assert rpa("findings", "--case", case).exit_code == 0
+    assert len(log(case)) == before
+
+
+def test_the_actor_defaults_to_the_os_user_or_unknown(monkeypatch):
+    import getpass
+
+    from analyzer.audit import actor_name
+
+    assert actor_name("  李明 ") == "李明"
+    monkeypatch.setattr(getpass, "getuser", lambda: "investigator7")
+    assert actor_name(None) == "investigator7" and actor_name("") == "investigator7"
+
+    def no_user():
+        raise OSError("no login name")
+
+    monkeypatch.setattr(getpass, "getuser", no_user)
+    assert actor_name(None) == "unknown"
+
+
+def test_a_deleted_last_entry_stays_visible_after_more_commands(case):
+    sql(case, "DELETE FROM audit_log WHERE seq = 5")
+    fid = query(case, "SELECT id FROM findings")[0][0]
+    assert rpa("triage", fid, "--status", "escalated", "--case", case).exit_code == 0
+    result = rpa("verify", "--case", case)
+    assert result.exit_code == 1 and "log broken: entry 5 is missing (deleted)" in result.stdout
+    assert [e["seq"] for e in log(case)] == [1, 2, 3, 4, 6]
+
+
+def test_a_decision_edited_in_the_database_is_caught(case):
+    sql(case, "UPDATE triage SET status = 'dismissed', actor = '某人'")
+    result = rpa("verify", "--case", case)
+    assert result.exit_code == 1
+    assert "records: triage decision 1 differs from log entry 4: changed after it was recorded" in result.stdout
+    assert "log intact" in result.stdout
+
+
+def test_a_decision_or_suppression_added_or_deleted_in_the_database_is_caught(case):
+    fid = query(case, "SELECT id FROM findings")[0][0]
+    sql(case, "INSERT INTO triage VALUES (2, ?, 'dismissed', NULL, '某人', now(), 1)", [fid])
+    sql(case, "DELETE FROM suppressions")
+    out = rpa("verify", "--case", case).stdout
+    assert "records: triage decision 2 has no log entry: not recorded by rpa" in out
+    assert "records: suppression 1 of log entry 5 is gone from the case (deleted)" in out
