@@ -1,11 +1,12 @@
-"""The case settings in rpa.toml: windows, events, holiday overrides, calendar and rule
-parameters. Read on every command; a mistake is one error line naming the key."""
+"""The case settings in rpa.toml: windows, events, holiday overrides, calendar, giving
+back and rule parameters. Read on every command; a mistake is one error line naming the key."""
 
 from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 from analyzer.errors import RpaError
@@ -39,6 +40,16 @@ class Event:
     days: int = 3  # the occasion counts this many days either side of the date
 
 
+@dataclass(frozen=True)
+class GivingBack:
+    """When a gift counts as given back ([giving_back]): a payment to the giver of about
+    the same amount (± return_tolerance) within return_days after it, one to one or in
+    bulk. Shared by every rule that judges kept gifts (the scan table given_back)."""
+
+    return_days: int = 7
+    return_tolerance: Decimal = Decimal("0.05")  # a ratio: an exact decimal, never a float
+
+
 @dataclass
 class Settings:
     """Everything rpa.toml holds."""
@@ -48,6 +59,7 @@ class Settings:
     holidays: dict[date, str] = field(default_factory=dict)
     workdays: dict[date, str] = field(default_factory=dict)
     calendar: dict = field(default_factory=dict)
+    giving_back: GivingBack = field(default_factory=GivingBack)
     rules: dict[str, dict] = field(default_factory=dict)
     rules_dir: Path | None = None
 
@@ -74,9 +86,27 @@ def _text(table: dict, key: str, where: str, *, required: bool = True) -> str | 
     return value.strip()
 
 
+def _giving_back(table, where: str) -> GivingBack:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where} must be a table (return_days = 7, return_tolerance = 0.05)")
+    unknown = sorted(set(table) - {"return_days", "return_tolerance"})
+    if unknown:
+        raise ConfigError(f"{where}: unknown key `{unknown[0]}` (known: return_days, return_tolerance)")
+    days = table.get("return_days", GivingBack.return_days)
+    if isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= 366:
+        raise ConfigError(f"{where}: return_days must be a whole number of days (0–366), not {days!r}")
+    tolerance = table.get("return_tolerance", GivingBack.return_tolerance)
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float, Decimal)) or not 0 <= tolerance < 1:
+        raise ConfigError(f"{where}: return_tolerance must be a share from 0 to below 1 (0.05 = ± 5 %), not {tolerance!r}")
+    exact = Decimal(str(tolerance))
+    if exact.as_tuple().exponent < -4:
+        raise ConfigError(f"{where}: return_tolerance takes at most four decimals (0.05 = ± 5 %), not {tolerance!r}")
+    return GivingBack(days, exact)
+
+
 def parse_settings(data: dict, source: str = "rpa.toml", base: Path | None = None) -> Settings:
     """Validate the parsed TOML of a case's settings."""
-    known = {"windows", "events", "holidays", "workdays", "calendar", "rules", "rules_dir"}
+    known = {"windows", "events", "holidays", "workdays", "calendar", "giving_back", "rules", "rules_dir"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"{source}: unknown section `{unknown[0]}` (known: {', '.join(sorted(known))})")
@@ -119,6 +149,7 @@ def parse_settings(data: dict, source: str = "rpa.toml", base: Path | None = Non
     if not isinstance(calendar, dict):
         raise ConfigError(f"{source}: [calendar] must be a table")
     settings.calendar = dict(calendar)
+    settings.giving_back = _giving_back(data.get("giving_back", {}), f"{source}: [giving_back]")
     rules = data.get("rules", {})
     if not isinstance(rules, dict) or not all(isinstance(v, dict) for v in rules.values()):
         raise ConfigError(f"{source}: [rules.<id>] tables hold a rule's parameters, e.g. [rules.split_packets]")

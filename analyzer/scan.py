@@ -11,6 +11,14 @@ Before the rules run, the scan builds the tables they read (TEMP, this connectio
   festive_days   day, season, season_zh, season_en: the festive seasons (built-in calendar)
   cap_days       day: the days WeChat allows 520-yuan packets (2-14, 5-20, 七夕)
   occasions      person_id, kind, day_from, day_to: declared events and the days around them
+  giving_back_settings  one row: return_days, return_tolerance ([giving_back] in rpa.toml)
+  given_back     id, back_ids, how: the accepted person-to-person gifts (packets and
+                 transfers not refunded, returned or pending, net of linked refunds) that
+                 the receiver gave back to the giver within return_days: one to one by a
+                 payment of about the same amount (± return_tolerance, how = 'equal payment
+                 back'), or in bulk (how = 'payments back'); back_ids are the payments.
+                 One ledger per (receiver, giver) pair over all gifts of the pair; rules
+                 that judge kept gifts take theirs NOT IN given_back.
 
 Then the database is locked (no file access, no ATTACH, configuration frozen) and each
 rule runs with its parameters. A rule returns one row per finding (rules.OUTPUT_COLUMNS
@@ -103,6 +111,136 @@ def prepare(con: duckdb.DuckDBPyConnection, settings: Settings, scope: str = "al
         WHERE {' AND '.join(where)}
         """
     )
+    _giving_back_tables(con, settings)
+
+
+# The giving-back ledger, once for all rules. Per (receiver, giver) pair: every accepted
+# gift of the pair and the receiver's payments back to the giver; first one to one by
+# amount, then what is left in bulk. Party equality and time ranges bound every join;
+# window sums over time ranges do the bulk step.
+GIVEN_BACK_SQL = """
+CREATE OR REPLACE TEMP TABLE given_back AS
+WITH refunded AS (
+    -- money given back through the platform: a refund row points at the movement it
+    -- returns (an equality join on the movement id)
+    SELECT refund_of AS id, sum(amount) AS amount
+    FROM mv
+    WHERE kind = 'refund' AND refund_of IS NOT NULL
+    GROUP BY refund_of
+),
+gifts AS (
+    -- every accepted person-to-person gift: refunded / returned were never accepted,
+    -- pending not (yet); linked refunds are netted out
+    SELECT m.id, m.ts, m.payee_party AS receiver, m.payer_party AS giver,
+           m.amount - coalesce(r.amount, 0) AS amount
+    FROM mv AS m
+    LEFT JOIN refunded AS r ON r.id = m.id
+    WHERE m.kind IN ('red_packet', 'group_red_packet', 'transfer')
+      AND m.status NOT IN ('refunded', 'returned', 'pending')
+      AND m.payee_person IS NOT NULL
+      AND m.payer_party IS NOT NULL
+      AND m.payer_party <> m.payee_party
+      AND m.amount - coalesce(r.amount, 0) > 0
+      -- only gifts a rule can ask about: to an official, a Party member or an official's
+      -- family member, from outside the receiver's family (most packets of ordinary life
+      -- are between family members: leaving them out keeps the ledger small)
+      AND m.payee_person IN (
+          SELECT person_id FROM people WHERE official OR party_member
+          UNION
+          SELECT f.person_id FROM rel AS f JOIN people AS o ON o.person_id = f.other_id AND o.official
+          WHERE f.relation = 'family'
+      )
+      AND NOT EXISTS (
+          SELECT 1 FROM rel AS f
+          WHERE f.relation = 'family' AND f.person_id = m.payer_person AND f.other_id = m.payee_person
+      )
+),
+pairs AS (
+    SELECT receiver, giver, min(ts) AS first_ts, max(ts) AS last_ts
+    FROM gifts
+    GROUP BY receiver, giver
+),
+paid_back AS (
+    -- the receiver's payments to the giver from the first gift to return_days after the
+    -- last: bounded by party (both parties equal) and by time. A refund row that names
+    -- no original (refund_of empty) counts as a payment back too.
+    SELECT pr.receiver, pr.giver, b.id, b.ts, b.amount - coalesce(r.amount, 0) AS amount
+    FROM pairs AS pr
+    JOIN mv AS b
+      ON b.payer_party = pr.receiver
+     AND b.payee_party = pr.giver
+     AND b.ts >= pr.first_ts
+     AND b.ts <= pr.last_ts + $return_days * INTERVAL 1 DAY
+    LEFT JOIN refunded AS r ON r.id = b.id
+    WHERE (b.kind IN ('red_packet', 'group_red_packet', 'transfer') OR (b.kind = 'refund' AND b.refund_of IS NULL))
+      AND b.status NOT IN ('refunded', 'returned', 'pending')
+      AND b.amount - coalesce(r.amount, 0) > 0
+),
+candidates AS (
+    -- step 1, one to one: a payment back of about the gift's amount (± return_tolerance)
+    -- within return_days after it. Bounded by party and time.
+    SELECT g.id AS gift_id, b.id AS back_id,
+           row_number() OVER (PARTITION BY b.id ORDER BY g.ts DESC, g.id DESC) AS rank_for_back,
+           row_number() OVER (PARTITION BY g.id ORDER BY b.ts, b.id) AS rank_for_gift
+    FROM gifts AS g
+    JOIN paid_back AS b
+      ON b.receiver = g.receiver
+     AND b.giver = g.giver
+     AND b.ts >= g.ts
+     AND b.ts <= g.ts + $return_days * INTERVAL 1 DAY
+    WHERE b.amount >= g.amount * (1 - $return_tolerance)
+      AND b.amount <= g.amount * (1 + $return_tolerance)
+),
+matched AS (
+    -- a match both sides agree on (the payment's latest candidate gift and the gift's
+    -- earliest candidate payment): that gift was given back
+    SELECT gift_id, back_id FROM candidates WHERE rank_for_back = 1 AND rank_for_gift = 1
+),
+ledger AS (
+    -- what is left: gifts and payments back that found no match of their own
+    SELECT receiver, giver, id, ts, amount AS gift, 0 AS back
+    FROM gifts WHERE id NOT IN (SELECT gift_id FROM matched)
+    UNION ALL
+    SELECT receiver, giver, id, ts, 0 AS gift, amount AS back
+    FROM paid_back WHERE id NOT IN (SELECT back_id FROM matched)
+),
+bulk AS (
+    -- step 2, in bulk: an unmatched gift is given back when the unmatched payments back
+    -- in the return_days after it cover all unmatched gifts of the pair within
+    -- return_days either side of it, less the tolerance (three 200-yuan packets given
+    -- back as one 600-yuan transfer). Window sums per pair over time ranges: no join,
+    -- linear in the pair's rows.
+    SELECT id, gift,
+           sum(gift) OVER (PARTITION BY receiver, giver ORDER BY ts
+                           RANGE BETWEEN $return_days * INTERVAL 1 DAY PRECEDING AND $return_days * INTERVAL 1 DAY FOLLOWING) AS gifts_around,
+           sum(back) OVER (PARTITION BY receiver, giver ORDER BY ts
+                           RANGE BETWEEN CURRENT ROW AND $return_days * INTERVAL 1 DAY FOLLOWING) AS back_after,
+           list(CASE WHEN back > 0 THEN id END) OVER (PARTITION BY receiver, giver ORDER BY ts
+                           RANGE BETWEEN CURRENT ROW AND $return_days * INTERVAL 1 DAY FOLLOWING) AS backs_after
+    FROM ledger
+),
+given AS (
+    -- the gifts given back: matched one to one, or (not kept) in bulk
+    SELECT gift_id AS id, [back_id] AS back_ids, 'equal payment back' AS how
+    FROM matched
+    UNION ALL
+    SELECT id, list_filter(backs_after, lambda x: x IS NOT NULL), 'payments back'
+    FROM bulk
+    WHERE gift > 0 AND back_after >= gifts_around * (1 - $return_tolerance)
+)
+SELECT CAST(id AS BIGINT) AS id, CAST(back_ids AS BIGINT[]) AS back_ids, CAST(how AS VARCHAR) AS how
+FROM given
+ORDER BY id
+"""
+
+
+def _giving_back_tables(con, settings: Settings) -> None:
+    """giving_back_settings and given_back (see the module docstring)."""
+    gb = settings.giving_back
+    con.execute("CREATE OR REPLACE TEMP TABLE giving_back_settings (return_days INTEGER, return_tolerance DECIMAL(6,4))")
+    con.execute("INSERT INTO giving_back_settings VALUES (?, ?)", [gb.return_days, gb.return_tolerance])
+    # the values bound exactly as a rule's own parameters are (int days, decimal ratio)
+    con.execute(GIVEN_BACK_SQL, {"return_days": gb.return_days, "return_tolerance": gb.return_tolerance})
 
 
 def season_settings(settings: Settings):

@@ -2,17 +2,11 @@
 -- title_zh = "逢年过节收受下属、管理服务对象红包、转账"
 -- severity = "medium"
 -- regulation = "《中国共产党纪律处分条例》（2023）第九十七条（收受可能影响公正执行公务的礼金）；《公职人员政务处分法》第三十四条；中央八项规定精神及中央纪委元旦·春节、中秋·国庆等节点通知（严禁收受管理服务对象微信红包、电子礼金）；湖北省纪委政策法规研究室：收受下属、管理服务对象红包“不论金额多大”"
--- rationale = """Festivals are the 节点 at which the CCDI's notices forbid electronic red packets from 管理服务对象 and subordinates, and gifts from them are not 礼尚往来 whatever the amount (澜沧: 19 拜年 gifts from a contractor at 春节、中秋、国庆 → 严重警告 + 记大过). The rule takes every packet or transfer an official accepted from a person whom relations.csv names his subordinate or service object (not also his family), keeps the ones that fall in a festive season (festive_days; a day in two seasons, such as 2-14 inside 春节, goes to the longer season), and reports them per official and season. Any amount counts. A gift does not count when it was refunded, returned or is still pending, or when the official gave it back within return_days: through a linked refund, or by paying the giver back about as much (± return_tolerance): payments are matched to gifts one to one by amount first, then what is left is judged in bulk (three 200-yuan packets given back as one 600-yuan transfer), so one repayment cannot excuse two gifts. Gifts around a declared occasion of the official or his family (a wedding during the Spring Festival) are left to occasion_collection. Severity is high at high_total or high_count, low below low_total (a grabbed share of a work-group packet), medium otherwise; the score grows with the total and the number of gifts."""
+-- rationale = """Festivals are the 节点 at which the CCDI's notices forbid electronic red packets from 管理服务对象 and subordinates, and gifts from them are not 礼尚往来 whatever the amount (澜沧: 19 拜年 gifts from a contractor at 春节、中秋、国庆 → 严重警告 + 记大过). The rule takes every packet or transfer an official accepted from a person whom relations.csv names his subordinate or service object (not also his family), keeps the ones that fall in a festive season (festive_days; a day in two seasons, such as 2-14 inside 春节, goes to the longer season), and reports them per official and season. Any amount counts. A gift does not count when it was refunded, returned or is still pending, or when the official gave it back within return_days ([giving_back] in rpa.toml; the scan table given_back, one ledger per official and giver over all the gifts between them, festive or not): through a linked refund, or by paying the giver back about as much (± return_tolerance): payments are matched to gifts one to one by amount first, then what is left is judged in bulk (three 200-yuan packets given back as one 600-yuan transfer), so one repayment cannot excuse two gifts. Gifts around a declared occasion of the official or his family (a wedding during the Spring Festival) are left to occasion_collection. Severity is high at high_total or high_count, low below low_total (a grabbed share of a work-group packet), medium otherwise; the score grows with the total and the number of gifts."""
 -- false_positives = ["A relative or old friend who is also listed as a subordinate (add the family relation, or remove the subordinate one, if the investigators accept it)", "Reimbursement of an expense the official advanced for the unit, or an AA share whose memo does not say so", "A return made in cash, through a spouse, or into the unit's 廉政账户, which the data does not show", "A small share grabbed from a work-group packet that a subordinate posted for everyone (reported as low below low_total)"]
 -- reason_zh = "{window_name}期间（{season_first}至{season_last}）收受{relation_zh}{n_givers}人（{giver_names}）红包、转账{txn_count}笔，共¥{total_amount}（阈值：任意金额，超出¥{total_amount}；合计≥¥{high_total}或≥{high_count}笔为高风险，{level_zh}），未见在{return_days}日内退还"
 -- reason_en = "During {window_name} ({season_first} to {season_last}) accepted {txn_count} packet(s)/transfer(s) totalling ¥{total_amount} from {n_givers} {relation_en} ({giver_names}) (threshold: any amount, exceeded by ¥{total_amount}; high from ¥{high_total} or {high_count} gifts, {level_en}), with no give-back within {return_days} days in the data"
 --
--- [params.return_days]
--- default = 7
--- description = "days after a gift within which giving it back (refund, or a payment of the same amount to the giver) excuses it: a deliberate refusal is made within days, and WeChat itself returns an unaccepted transfer after 24 h"
--- [params.return_tolerance]
--- default = 0.05
--- description = "share of a gift that may be missing from the repayment and still count as giving it back (e.g. 190 for 200)"
 -- [params.high_total]
 -- default = 1000.0
 -- description = "total in yuan per official and season from which the finding is high (five full 200-yuan packets; also the 不记名 prepaid-card line)"
@@ -62,8 +56,8 @@ occasion_owners AS (
     JOIN rel AS f ON f.relation = 'family' AND f.other_id = o.person_id
 ),
 gifts AS (
-    -- every accepted gift from such a giver, on any day (all of them enter the
-    -- give-back ledger below; the festival filter comes after it)
+    -- every accepted gift from such a giver, on any day (kept or not is decided by the
+    -- scan's ledger, given_back, over all gifts of the pair; the festival filter comes after)
     SELECT m.id, m.ts, m.day, w.official AS receiver, w.giver, w.relation, m.amount - coalesce(r.amount, 0) AS amount,
            CASE WHEN EXISTS (
                SELECT 1 FROM occasion_owners AS o
@@ -78,79 +72,14 @@ gifts AS (
       AND m.amount - coalesce(r.amount, 0) > 0
       AND NOT (m.memo IS NOT NULL AND regexp_matches(upper(m.memo), array_to_string($aa_words, '|')) AND m.amount <= $aa_max_amount)
 ),
--- ---- giving back (the same block in off_festival_gift, festival_gift_to_official,
--- ---- unreturned_gift, proxy_receipt and occasion_collection): which gifts did the
--- ---- receiver keep?
-pairs AS (
-    SELECT receiver, giver, min(ts) AS first_ts, max(ts) AS last_ts
-    FROM gifts
-    GROUP BY receiver, giver
-),
-paid_back AS (
-    -- the receiver's payments to the giver from the first gift to return_days after the
-    -- last: bounded by party (both parties equal) and by time. A refund row that names
-    -- no original (refund_of empty) counts as a payment back too.
-    SELECT pr.receiver, pr.giver, b.id, b.ts, b.amount - coalesce(r.amount, 0) AS amount
-    FROM pairs AS pr
-    JOIN mv AS b
-      ON b.payer_party = pr.receiver
-     AND b.payee_party = pr.giver
-     AND b.ts >= pr.first_ts
-     AND b.ts <= pr.last_ts + $return_days * INTERVAL 1 DAY
-    LEFT JOIN refunded AS r ON r.id = b.id
-    WHERE (b.kind IN ('red_packet', 'group_red_packet', 'transfer') OR (b.kind = 'refund' AND b.refund_of IS NULL))
-      AND b.status NOT IN ('refunded', 'returned', 'pending')
-      AND b.amount - coalesce(r.amount, 0) > 0
-),
-candidates AS (
-    -- step 1, one to one: a payment back of about the gift's amount (± return_tolerance)
-    -- within return_days after it. Bounded by party and time.
-    SELECT g.id AS gift_id, b.id AS back_id,
-           row_number() OVER (PARTITION BY b.id ORDER BY g.ts DESC, g.id DESC) AS rank_for_back,
-           row_number() OVER (PARTITION BY g.id ORDER BY b.ts, b.id) AS rank_for_gift
-    FROM gifts AS g
-    JOIN paid_back AS b
-      ON b.receiver = g.receiver
-     AND b.giver = g.giver
-     AND b.ts >= g.ts
-     AND b.ts <= g.ts + $return_days * INTERVAL 1 DAY
-    WHERE b.amount >= g.amount * (1 - $return_tolerance)
-      AND b.amount <= g.amount * (1 + $return_tolerance)
-),
-matched AS (
-    -- a match both sides agree on (the payment's latest candidate gift and the gift's
-    -- earliest candidate payment): that gift was given back
-    SELECT gift_id, back_id FROM candidates WHERE rank_for_back = 1 AND rank_for_gift = 1
-),
-ledger AS (
-    -- what is left: gifts and payments back that found no match of their own
-    SELECT receiver, giver, id, ts, amount AS gift, 0 AS back
-    FROM gifts WHERE id NOT IN (SELECT gift_id FROM matched)
-    UNION ALL
-    SELECT receiver, giver, id, ts, 0 AS gift, amount AS back
-    FROM paid_back WHERE id NOT IN (SELECT back_id FROM matched)
-),
-bulk AS (
-    -- step 2, in bulk: an unmatched gift is given back when the unmatched payments back
-    -- in the return_days after it cover all unmatched gifts of the pair within
-    -- return_days either side of it, less the tolerance (three 200-yuan packets given
-    -- back as one 600-yuan transfer). Window sums per pair over time ranges: no join,
-    -- linear in the pair's rows.
-    SELECT id, gift,
-           sum(gift) OVER (PARTITION BY receiver, giver ORDER BY ts
-                           RANGE BETWEEN $return_days * INTERVAL 1 DAY PRECEDING AND $return_days * INTERVAL 1 DAY FOLLOWING) AS gifts_around,
-           sum(back) OVER (PARTITION BY receiver, giver ORDER BY ts
-                           RANGE BETWEEN CURRENT ROW AND $return_days * INTERVAL 1 DAY FOLLOWING) AS back_after
-    FROM ledger
-),
+-- ---- giving back: the scan table given_back holds every gift its receiver gave back
+-- ---- (one ledger per receiver and giver over all their gifts; [giving_back] in
+-- ---- rpa.toml): the rule's gifts not in it were kept
 kept AS (
-    -- the gifts the receiver kept
     SELECT g.*
     FROM gifts AS g
-    JOIN bulk AS k ON k.id = g.id AND k.gift > 0
-    WHERE k.back_after < k.gifts_around * (1 - $return_tolerance)
+    WHERE NOT EXISTS (SELECT 1 FROM given_back AS b WHERE b.id = g.id)
 ),
--- ---- end of the giving-back block
 season_rows AS (
     SELECT DISTINCT day, season, season_zh, season_en FROM festive_days
 ),
@@ -233,5 +162,6 @@ SELECT
          ELSE '中风险' END AS level_zh,
     CASE WHEN total_amount >= $high_total OR txn_count >= $high_count THEN 'reached: high'
          WHEN total_amount < $low_total THEN 'below ¥' || CASE WHEN $low_total = round($low_total) THEN format('{:,}', CAST($low_total AS BIGINT)) ELSE format('{:,.2f}', $low_total) END || ': low'
-         ELSE 'medium' END AS level_en
+         ELSE 'medium' END AS level_en,
+    (SELECT return_days FROM giving_back_settings) AS return_days
 FROM per_season

@@ -2,7 +2,7 @@
 -- title_zh = "借婚丧喜庆事宜收受下属、管理服务对象礼金（借机敛财）"
 -- severity = "high"
 -- regulation = "《中国共产党纪律处分条例》（2023）关于操办婚丧喜庆事宜、借机敛财的条款（2003年版第八十一条；2023年版条号待核）及第九十七条（收受礼金）；《公职人员政务处分法》第三十四条；中央纪委法规室：婚丧喜庆事宜指结婚、丧事、父母/配偶/子女生日、子女上大学、乔迁新居等，借机敛财的不论是否大操大办均应处理"
--- rationale = """A wedding, a funeral, a parent's birthday, a child's entrance to university or a house move is the one occasion on which an official may receive 礼金 from relatives and friends; taking it from many people he manages or serves is 借机敛财, punished whether or not the event was lavish. For every occasion declared in rpa.toml [[events]] of an official or of a member of his family (± the event's days), the rule sums the accepted packets and transfers paid to the official or to his family by persons whom relations.csv names his subordinates or service objects (not their own relatives). A gift does not count when it was refunded, returned or is still pending, or when it was given back within return_days (a linked refund, or a payment back of about the same amount by the person who received it, matched one to one first and then in bulk): returning 礼金 after a wedding is the correct conduct. The occasion is reported when at least min_givers distinct subordinates/service objects gave, or when their gifts reach min_total. High when both thresholds are passed, medium when one is."""
+-- rationale = """A wedding, a funeral, a parent's birthday, a child's entrance to university or a house move is the one occasion on which an official may receive 礼金 from relatives and friends; taking it from many people he manages or serves is 借机敛财, punished whether or not the event was lavish. For every occasion declared in rpa.toml [[events]] of an official or of a member of his family (± the event's days), the rule sums the accepted packets and transfers paid to the official or to his family by persons whom relations.csv names his subordinates or service objects (not their own relatives). A gift does not count when it was refunded, returned or is still pending, or when it was given back within return_days (a linked refund, or a payment back of about the same amount, ± return_tolerance, by the person who received it, matched one to one first and then in bulk: the scan table given_back, [giving_back] in rpa.toml): returning 礼金 after a wedding is the correct conduct. The occasion is reported when at least min_givers distinct subordinates/service objects gave, or when their gifts reach min_total. High when both thresholds are passed, medium when one is."""
 -- false_positives = ["A subordinate or service object who is also a close relative or an old friend of the family (add the family relation if the investigators accept it)", "Gifts the official returned in cash or handed to the unit's 廉政账户 after the event (not in the data)", "Payments to the family for the banquet itself (a caterer who is a service object) or AA shares of a shared trip", "An occasion whose declared days are too wide, catching festival or ordinary gifts (check [[events]] days)"]
 -- reason_zh = "借{owner_zh}{kind_zh}（{occasion_day}，前后{occasion_days}日）收受{relation_zh}{n_givers}人（{giver_names}）礼金{txn_count}笔，共¥{total_amount}，未见退还（阈值：≥{min_givers}人或合计≥¥{min_total}；{excess_zh}）"
 -- reason_en = "Around {occasion_en} ({occasion_day}, ± {occasion_days} days) kept {txn_count} gift(s) totalling ¥{total_amount} from {n_givers} {relation_en} ({giver_names}), none given back (thresholds: ≥ {min_givers} givers or a total ≥ ¥{min_total}; {excess_en})"
@@ -13,12 +13,6 @@
 -- [params.min_total]
 -- default = 2000.0
 -- description = "total in yuan from subordinates / service objects at one occasion that is reported whatever the number of givers (two to four customary 500–1,000-yuan 礼金)"
--- [params.return_days]
--- default = 7
--- description = "days after a gift within which giving it back (refund, or a payment of about the same amount to the giver) excuses it; 礼金 is usually returned within days of the event"
--- [params.return_tolerance]
--- default = 0.05
--- description = "share by which a payment back may differ from the gift and still give it back (190 or 210 for 200)"
 -- [params.aa_words]
 -- default = ["AA", "群收款", "均摊", "分摊", "平摊"]
 -- description = "words in the upper-cased memo that mark an AA / shared-bill settlement, which is not a gift (any one of them; each may be a regular expression)"
@@ -80,7 +74,7 @@ candidates_in AS (
 ),
 gifts AS (
     -- each accepted gift on such a pair, once (whichever officials it concerns): the
-    -- giving-back ledger is between the person who received it and the giver
+    -- giving-back ledger (given_back) is between the person who received it and the giver
     SELECT m.id, m.ts, m.day, m.payee_person AS receiver, m.payer_person AS giver,
            m.amount - coalesce(r.amount, 0) AS amount
     FROM mv AS m
@@ -95,79 +89,14 @@ gifts AS (
           WHERE c.giver = m.payer_person AND c.receiver = m.payee_person
       )
 ),
--- ---- giving back (the same block in off_festival_gift, festival_gift_to_official,
--- ---- unreturned_gift, proxy_receipt and occasion_collection): which gifts did the
--- ---- receiver keep?
-pairs AS (
-    SELECT receiver, giver, min(ts) AS first_ts, max(ts) AS last_ts
-    FROM gifts
-    GROUP BY receiver, giver
-),
-paid_back AS (
-    -- the receiver's payments to the giver from the first gift to return_days after the
-    -- last: bounded by party (both parties equal) and by time. A refund row that names
-    -- no original (refund_of empty) counts as a payment back too.
-    SELECT pr.receiver, pr.giver, b.id, b.ts, b.amount - coalesce(r.amount, 0) AS amount
-    FROM pairs AS pr
-    JOIN mv AS b
-      ON b.payer_party = pr.receiver
-     AND b.payee_party = pr.giver
-     AND b.ts >= pr.first_ts
-     AND b.ts <= pr.last_ts + $return_days * INTERVAL 1 DAY
-    LEFT JOIN refunded AS r ON r.id = b.id
-    WHERE (b.kind IN ('red_packet', 'group_red_packet', 'transfer') OR (b.kind = 'refund' AND b.refund_of IS NULL))
-      AND b.status NOT IN ('refunded', 'returned', 'pending')
-      AND b.amount - coalesce(r.amount, 0) > 0
-),
-candidates AS (
-    -- step 1, one to one: a payment back of about the gift's amount (± return_tolerance)
-    -- within return_days after it. Bounded by party and time.
-    SELECT g.id AS gift_id, b.id AS back_id,
-           row_number() OVER (PARTITION BY b.id ORDER BY g.ts DESC, g.id DESC) AS rank_for_back,
-           row_number() OVER (PARTITION BY g.id ORDER BY b.ts, b.id) AS rank_for_gift
-    FROM gifts AS g
-    JOIN paid_back AS b
-      ON b.receiver = g.receiver
-     AND b.giver = g.giver
-     AND b.ts >= g.ts
-     AND b.ts <= g.ts + $return_days * INTERVAL 1 DAY
-    WHERE b.amount >= g.amount * (1 - $return_tolerance)
-      AND b.amount <= g.amount * (1 + $return_tolerance)
-),
-matched AS (
-    -- a match both sides agree on (the payment's latest candidate gift and the gift's
-    -- earliest candidate payment): that gift was given back
-    SELECT gift_id, back_id FROM candidates WHERE rank_for_back = 1 AND rank_for_gift = 1
-),
-ledger AS (
-    -- what is left: gifts and payments back that found no match of their own
-    SELECT receiver, giver, id, ts, amount AS gift, 0 AS back
-    FROM gifts WHERE id NOT IN (SELECT gift_id FROM matched)
-    UNION ALL
-    SELECT receiver, giver, id, ts, 0 AS gift, amount AS back
-    FROM paid_back WHERE id NOT IN (SELECT back_id FROM matched)
-),
-bulk AS (
-    -- step 2, in bulk: an unmatched gift is given back when the unmatched payments back
-    -- in the return_days after it cover all unmatched gifts of the pair within
-    -- return_days either side of it, less the tolerance (three 200-yuan packets given
-    -- back as one 600-yuan transfer). Window sums per pair over time ranges: no join,
-    -- linear in the pair's rows.
-    SELECT id, gift,
-           sum(gift) OVER (PARTITION BY receiver, giver ORDER BY ts
-                           RANGE BETWEEN $return_days * INTERVAL 1 DAY PRECEDING AND $return_days * INTERVAL 1 DAY FOLLOWING) AS gifts_around,
-           sum(back) OVER (PARTITION BY receiver, giver ORDER BY ts
-                           RANGE BETWEEN CURRENT ROW AND $return_days * INTERVAL 1 DAY FOLLOWING) AS back_after
-    FROM ledger
-),
+-- ---- giving back: the scan table given_back holds every gift its receiver gave back
+-- ---- (one ledger per receiver and giver over all their gifts; [giving_back] in
+-- ---- rpa.toml): the rule's gifts not in it were kept
 kept AS (
-    -- the gifts the receiver kept
     SELECT g.*
     FROM gifts AS g
-    JOIN bulk AS k ON k.id = g.id AND k.gift > 0
-    WHERE k.back_after < k.gifts_around * (1 - $return_tolerance)
+    WHERE NOT EXISTS (SELECT 1 FROM given_back AS b WHERE b.id = g.id)
 ),
--- ---- end of the giving-back block
 at_occasion AS (
     -- each kept gift for each occasion of the official (or his family) it falls in
     -- (kept gifts against the few declared occasions: not a self-join of mv)

@@ -2,7 +2,7 @@
 -- title_zh = "非节日、无婚丧喜庆事由收受红包、转账"
 -- severity = "medium"
 -- regulation = "《中国共产党纪律处分条例》（2023）第九十七条（收受明显超出正常礼尚往来的礼品、礼金）、第九十八条（向公职人员赠送礼金）；《公职人员政务处分法》第三十四条；中央纪委法规室对“明显超出正常礼尚往来”的解释（当地习俗、有来有往）"
--- rationale = """The two legitimate occasions for 礼尚往来 are festivals and 婚丧喜庆 events; a gift on a day that is neither (既不逢年过节，又无喜庆之事) has no customary reason, and a one-way stream of them from the same person is the pattern of the 南沙 and 龙岩 cases (hundreds of small packets from 管理服务对象 over two years). The rule sums, per recipient (an official or a Party member) and giver outside his family, the accepted packets and transfers that fall outside every festive season (festive_days) and outside every declared occasion of either side or of either side's family (occasions ± days). It flags a pair when the total reaches min_total or when there are at least min_gifts gifts of min_gift or more. Gifts refunded, returned or still pending do not count (refunds are netted), nor do gifts the recipient gave back within return_days (a payment to the giver of about the same amount, matched one to one first and then in bulk, as in unreturned_gift): giving back is refusing, not 礼尚往来. Reciprocity (礼尚往来): what else the recipient paid the same giver, from reciprocity_days before the first gift to reciprocity_days after the last one (festivals included; less the amount that gave gifts back), is set against the gifts kept: at reciprocal_ratio or more the pair is not reported, below it the finding is lowered by one severity step. A giver who is the recipient's subordinate or service object raises the finding to high (不论金额多大), as does a total of high_total or more."""
+-- rationale = """The two legitimate occasions for 礼尚往来 are festivals and 婚丧喜庆 events; a gift on a day that is neither (既不逢年过节，又无喜庆之事) has no customary reason, and a one-way stream of them from the same person is the pattern of the 南沙 and 龙岩 cases (hundreds of small packets from 管理服务对象 over two years). The rule sums, per recipient (an official or a Party member) and giver outside his family, the accepted packets and transfers that fall outside every festive season (festive_days) and outside every declared occasion of either side or of either side's family (occasions ± days). It flags a pair when the total reaches min_total or when there are at least min_gifts gifts of min_gift or more. Gifts refunded, returned or still pending do not count (refunds are netted), nor do gifts the recipient gave back within return_days (a payment to the giver of about the same amount, ± return_tolerance, matched one to one first and then in bulk: the scan table given_back, [giving_back] in rpa.toml, one ledger per recipient and giver over all the gifts between them, festive ones included): giving back is refusing, not 礼尚往来. Reciprocity (礼尚往来): what else the recipient paid the same giver, from reciprocity_days before the first gift to reciprocity_days after the last one (festivals included; less the amount that gave gifts back), is set against the gifts kept: at reciprocal_ratio or more the pair is not reported, below it the finding is lowered by one severity step. A giver who is the recipient's subordinate or service object raises the finding to high (不论金额多大), as does a total of high_total or more."""
 -- false_positives = ["Gifts for an occasion the investigators have not declared in rpa.toml [[events]] (a birthday, a child's exam success, a house move): declare it and rescan", "Family members missing from relations.csv (a brother-in-law, an in-law's account): add the relation", "Repayment of a private loan or an advance paid for the recipient, or payment for goods bought from him (read the memo)", "Reciprocity paid through another channel (cash, a spouse's account) that the data does not show", "AA settlements whose memo does not say AA / 群收款 / 均摊 / 分摊 / 平摊, or shares above aa_max_amount"]
 -- reason_zh = "既不逢年过节、又无婚丧喜庆事由，收受{giver_name}（{giver_relation_zh}）红包、转账{txn_count}笔，共¥{total_amount}（阈值：合计≥¥{min_total}，或每笔≥¥{min_gift}的礼金≥{min_gifts}笔；{excess_zh}）{reciprocity_zh}"
 -- reason_en = "Outside every festive season and declared occasion, received {txn_count} packet(s)/transfer(s) totalling ¥{total_amount} from {giver_name} ({giver_relation_en}) (thresholds: total ≥ ¥{min_total}, or ≥ {min_gifts} gifts of ¥{min_gift} or more; {excess_en}){reciprocity_en}"
@@ -25,12 +25,6 @@
 -- [params.reciprocal_ratio]
 -- default = 0.8
 -- description = "share of the gifts the recipient paid back to the giver at which the exchange counts as 礼尚往来 and the pair is not reported; any smaller repayment lowers the severity one step"
--- [params.return_days]
--- default = 7
--- description = "days after a gift within which a payment of about the same amount back to the giver gives it back (the gift then does not count at all)"
--- [params.return_tolerance]
--- default = 0.05
--- description = "share by which a payment back may differ from the gift and still give it back (190 or 210 for 200)"
 -- [params.aa_words]
 -- default = ["AA", "群收款", "均摊", "分摊", "平摊"]
 -- description = "words in the upper-cased memo that mark an AA / shared-bill settlement, which is not a gift (any one of them; each may be a regular expression)"
@@ -84,79 +78,14 @@ gifts AS (
             AND m.day BETWEEN o.day_from AND o.day_to
       )
 ),
--- ---- giving back (the same block in off_festival_gift, festival_gift_to_official,
--- ---- unreturned_gift, proxy_receipt and occasion_collection): which gifts did the
--- ---- receiver keep?
-pairs AS (
-    SELECT receiver, giver, min(ts) AS first_ts, max(ts) AS last_ts
-    FROM gifts
-    GROUP BY receiver, giver
-),
-paid_back AS (
-    -- the receiver's payments to the giver from the first gift to return_days after the
-    -- last: bounded by party (both parties equal) and by time. A refund row that names
-    -- no original (refund_of empty) counts as a payment back too.
-    SELECT pr.receiver, pr.giver, b.id, b.ts, b.amount - coalesce(r.amount, 0) AS amount
-    FROM pairs AS pr
-    JOIN mv AS b
-      ON b.payer_party = pr.receiver
-     AND b.payee_party = pr.giver
-     AND b.ts >= pr.first_ts
-     AND b.ts <= pr.last_ts + $return_days * INTERVAL 1 DAY
-    LEFT JOIN refunded AS r ON r.id = b.id
-    WHERE (b.kind IN ('red_packet', 'group_red_packet', 'transfer') OR (b.kind = 'refund' AND b.refund_of IS NULL))
-      AND b.status NOT IN ('refunded', 'returned', 'pending')
-      AND b.amount - coalesce(r.amount, 0) > 0
-),
-candidates AS (
-    -- step 1, one to one: a payment back of about the gift's amount (± return_tolerance)
-    -- within return_days after it. Bounded by party and time.
-    SELECT g.id AS gift_id, b.id AS back_id,
-           row_number() OVER (PARTITION BY b.id ORDER BY g.ts DESC, g.id DESC) AS rank_for_back,
-           row_number() OVER (PARTITION BY g.id ORDER BY b.ts, b.id) AS rank_for_gift
-    FROM gifts AS g
-    JOIN paid_back AS b
-      ON b.receiver = g.receiver
-     AND b.giver = g.giver
-     AND b.ts >= g.ts
-     AND b.ts <= g.ts + $return_days * INTERVAL 1 DAY
-    WHERE b.amount >= g.amount * (1 - $return_tolerance)
-      AND b.amount <= g.amount * (1 + $return_tolerance)
-),
-matched AS (
-    -- a match both sides agree on (the payment's latest candidate gift and the gift's
-    -- earliest candidate payment): that gift was given back
-    SELECT gift_id, back_id FROM candidates WHERE rank_for_back = 1 AND rank_for_gift = 1
-),
-ledger AS (
-    -- what is left: gifts and payments back that found no match of their own
-    SELECT receiver, giver, id, ts, amount AS gift, 0 AS back
-    FROM gifts WHERE id NOT IN (SELECT gift_id FROM matched)
-    UNION ALL
-    SELECT receiver, giver, id, ts, 0 AS gift, amount AS back
-    FROM paid_back WHERE id NOT IN (SELECT back_id FROM matched)
-),
-bulk AS (
-    -- step 2, in bulk: an unmatched gift is given back when the unmatched payments back
-    -- in the return_days after it cover all unmatched gifts of the pair within
-    -- return_days either side of it, less the tolerance (three 200-yuan packets given
-    -- back as one 600-yuan transfer). Window sums per pair over time ranges: no join,
-    -- linear in the pair's rows.
-    SELECT id, gift,
-           sum(gift) OVER (PARTITION BY receiver, giver ORDER BY ts
-                           RANGE BETWEEN $return_days * INTERVAL 1 DAY PRECEDING AND $return_days * INTERVAL 1 DAY FOLLOWING) AS gifts_around,
-           sum(back) OVER (PARTITION BY receiver, giver ORDER BY ts
-                           RANGE BETWEEN CURRENT ROW AND $return_days * INTERVAL 1 DAY FOLLOWING) AS back_after
-    FROM ledger
-),
+-- ---- giving back: the scan table given_back holds every gift its receiver gave back
+-- ---- (one ledger per receiver and giver over all their gifts; [giving_back] in
+-- ---- rpa.toml): the rule's gifts not in it were kept
 kept AS (
-    -- the gifts the receiver kept
     SELECT g.*
     FROM gifts AS g
-    JOIN bulk AS k ON k.id = g.id AND k.gift > 0
-    WHERE k.back_after < k.gifts_around * (1 - $return_tolerance)
+    WHERE NOT EXISTS (SELECT 1 FROM given_back AS b WHERE b.id = g.id)
 ),
--- ---- end of the giving-back block
 pair_gifts AS (
     -- every gift of the pair, kept or given back: the span for reciprocity and the
     -- amount that was given back

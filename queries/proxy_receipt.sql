@@ -2,17 +2,11 @@
 -- title_zh = "下属、管理服务对象向公职人员家属送红包、转账（家属代收）"
 -- severity = "high"
 -- regulation = "《中国共产党纪律处分条例》（2023）第九十七条（收受礼金）、第九十八条（向公职人员及其配偶、子女及其配偶等亲属和其他特定关系人赠送礼金）；《公职人员政务处分法》第三十四条；澜沧民政局长案（春节、中秋“给孩子红包”计入收受礼金）"
--- rationale = """Money meant for an official is often paid to his spouse or children: 第九十八条 names gifts to 配偶、子女及其配偶等亲属 expressly, and 拜年 / 压岁 packets "for the child" from a contractor were counted as the official's own gifts in the 澜沧 case. The rule takes every accepted packet or transfer from a person whom relations.csv names an official's subordinate or service object to a family member of that official (not to the official himself, and not from the giver's own relatives), on any day, festivals included. A gift does not count when it was refunded, returned or is still pending, or when the family member gave it back within return_days (a linked refund, or a payment back of about the same amount, matched one to one first and then in bulk). Gifts around a declared occasion of the official or his family (a child's wedding) are left to occasion_collection. One finding per official and family member; any amount counts; high from high_total or high_count gifts, low below low_total."""
+-- rationale = """Money meant for an official is often paid to his spouse or children: 第九十八条 names gifts to 配偶、子女及其配偶等亲属 expressly, and 拜年 / 压岁 packets "for the child" from a contractor were counted as the official's own gifts in the 澜沧 case. The rule takes every accepted packet or transfer from a person whom relations.csv names an official's subordinate or service object to a family member of that official (not to the official himself, and not from the giver's own relatives), on any day, festivals included. A gift does not count when it was refunded, returned or is still pending, or when the family member gave it back within return_days (a linked refund, or a payment back of about the same amount, ± return_tolerance, matched one to one first and then in bulk: the scan table given_back, [giving_back] in rpa.toml). Gifts around a declared occasion of the official or his family (a child's wedding) are left to occasion_collection. One finding per official and family member; any amount counts; high from high_total or high_count gifts, low below low_total."""
 -- false_positives = ["The family member's own dealings with the giver: pay for work, goods sold, a loan repaid, rent (read the memo; the giver may be a client of the spouse's business)", "A giver who is also the family member's own relative or close friend (add the relation)", "Gifts returned by the official himself rather than by the family member, or in cash (not matched)", "Reciprocal lucky money between two families' children at New Year, when the official's family paid the giver's family back through another member"]
 -- reason_zh = "{official_name}的家属{family_name}（{family_member}）收受其{relation_zh}{n_givers}人（{giver_names}）红包、转账{txn_count}笔，共¥{total_amount}，未见在{return_days}日内退还（阈值：任意金额，超出¥{total_amount}；合计≥¥{high_total}或≥{high_count}笔为高风险）"
 -- reason_en = "{official_name}'s family member {family_name} ({family_member}) kept {txn_count} packet(s)/transfer(s) totalling ¥{total_amount} from {n_givers} {relation_en} of {official_name} ({giver_names}), with no give-back within {return_days} days in the data (threshold: any amount, exceeded by ¥{total_amount}; high from ¥{high_total} or {high_count} gifts)"
 --
--- [params.return_days]
--- default = 7
--- description = "days after a gift within which the family member's giving it back (refund, or a payment of about the same amount to the giver) excuses it"
--- [params.return_tolerance]
--- default = 0.05
--- description = "share by which a payment back may differ from the gift and still give it back (190 or 210 for 200)"
 -- [params.high_total]
 -- default = 1000.0
 -- description = "total per official and family member, in yuan, from which the finding is high (five full 200-yuan packets; also the 不记名 prepaid-card line)"
@@ -74,7 +68,7 @@ occasion_owners AS (
 ),
 gifts AS (
     -- each accepted gift from such a giver to such a family member, once (whichever
-    -- officials it concerns): the giving-back ledger is between family member and giver
+    -- officials it concerns): the giving-back ledger (given_back) is between family member and giver
     SELECT m.id, m.ts, m.day, m.payee_person AS receiver, m.payer_person AS giver,
            m.amount - coalesce(r.amount, 0) AS amount
     FROM mv AS m
@@ -89,79 +83,14 @@ gifts AS (
           WHERE x.giver = m.payer_person AND x.family_member = m.payee_person
       )
 ),
--- ---- giving back (the same block in off_festival_gift, festival_gift_to_official,
--- ---- unreturned_gift, proxy_receipt and occasion_collection): which gifts did the
--- ---- receiver keep?
-pairs AS (
-    SELECT receiver, giver, min(ts) AS first_ts, max(ts) AS last_ts
-    FROM gifts
-    GROUP BY receiver, giver
-),
-paid_back AS (
-    -- the receiver's payments to the giver from the first gift to return_days after the
-    -- last: bounded by party (both parties equal) and by time. A refund row that names
-    -- no original (refund_of empty) counts as a payment back too.
-    SELECT pr.receiver, pr.giver, b.id, b.ts, b.amount - coalesce(r.amount, 0) AS amount
-    FROM pairs AS pr
-    JOIN mv AS b
-      ON b.payer_party = pr.receiver
-     AND b.payee_party = pr.giver
-     AND b.ts >= pr.first_ts
-     AND b.ts <= pr.last_ts + $return_days * INTERVAL 1 DAY
-    LEFT JOIN refunded AS r ON r.id = b.id
-    WHERE (b.kind IN ('red_packet', 'group_red_packet', 'transfer') OR (b.kind = 'refund' AND b.refund_of IS NULL))
-      AND b.status NOT IN ('refunded', 'returned', 'pending')
-      AND b.amount - coalesce(r.amount, 0) > 0
-),
-candidates AS (
-    -- step 1, one to one: a payment back of about the gift's amount (± return_tolerance)
-    -- within return_days after it. Bounded by party and time.
-    SELECT g.id AS gift_id, b.id AS back_id,
-           row_number() OVER (PARTITION BY b.id ORDER BY g.ts DESC, g.id DESC) AS rank_for_back,
-           row_number() OVER (PARTITION BY g.id ORDER BY b.ts, b.id) AS rank_for_gift
-    FROM gifts AS g
-    JOIN paid_back AS b
-      ON b.receiver = g.receiver
-     AND b.giver = g.giver
-     AND b.ts >= g.ts
-     AND b.ts <= g.ts + $return_days * INTERVAL 1 DAY
-    WHERE b.amount >= g.amount * (1 - $return_tolerance)
-      AND b.amount <= g.amount * (1 + $return_tolerance)
-),
-matched AS (
-    -- a match both sides agree on (the payment's latest candidate gift and the gift's
-    -- earliest candidate payment): that gift was given back
-    SELECT gift_id, back_id FROM candidates WHERE rank_for_back = 1 AND rank_for_gift = 1
-),
-ledger AS (
-    -- what is left: gifts and payments back that found no match of their own
-    SELECT receiver, giver, id, ts, amount AS gift, 0 AS back
-    FROM gifts WHERE id NOT IN (SELECT gift_id FROM matched)
-    UNION ALL
-    SELECT receiver, giver, id, ts, 0 AS gift, amount AS back
-    FROM paid_back WHERE id NOT IN (SELECT back_id FROM matched)
-),
-bulk AS (
-    -- step 2, in bulk: an unmatched gift is given back when the unmatched payments back
-    -- in the return_days after it cover all unmatched gifts of the pair within
-    -- return_days either side of it, less the tolerance (three 200-yuan packets given
-    -- back as one 600-yuan transfer). Window sums per pair over time ranges: no join,
-    -- linear in the pair's rows.
-    SELECT id, gift,
-           sum(gift) OVER (PARTITION BY receiver, giver ORDER BY ts
-                           RANGE BETWEEN $return_days * INTERVAL 1 DAY PRECEDING AND $return_days * INTERVAL 1 DAY FOLLOWING) AS gifts_around,
-           sum(back) OVER (PARTITION BY receiver, giver ORDER BY ts
-                           RANGE BETWEEN CURRENT ROW AND $return_days * INTERVAL 1 DAY FOLLOWING) AS back_after
-    FROM ledger
-),
+-- ---- giving back: the scan table given_back holds every gift its receiver gave back
+-- ---- (one ledger per receiver and giver over all their gifts; [giving_back] in
+-- ---- rpa.toml): the rule's gifts not in it were kept
 kept AS (
-    -- the gifts the receiver kept
     SELECT g.*
     FROM gifts AS g
-    JOIN bulk AS k ON k.id = g.id AND k.gift > 0
-    WHERE k.back_after < k.gifts_around * (1 - $return_tolerance)
+    WHERE NOT EXISTS (SELECT 1 FROM given_back AS b WHERE b.id = g.id)
 ),
--- ---- end of the giving-back block
 attributed AS (
     -- each kept gift for each official it concerns; gifts around a declared occasion of
     -- the official or his family are occasion_collection's
@@ -214,7 +143,8 @@ SELECT
          ELSE '下属、管理服务对象' END AS relation_zh,
     CASE WHEN pm.gifts_from_service_objects = 0 THEN 'subordinate(s)'
          WHEN pm.gifts_from_subordinates = 0 THEN 'service object(s)'
-         ELSE 'subordinate(s) and service object(s)' END AS relation_en
+         ELSE 'subordinate(s) and service object(s)' END AS relation_en,
+    (SELECT return_days FROM giving_back_settings) AS return_days
 FROM per_member AS pm
 LEFT JOIN people AS fp ON fp.person_id = pm.family_member
 LEFT JOIN people AS op ON op.person_id = pm.official
