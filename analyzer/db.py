@@ -7,6 +7,7 @@ case has had, so that later releases can bring an old case up to date on open.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import duckdb
@@ -240,18 +241,33 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
 DEFAULT_MEMORY_LIMIT = "768MB"
 
 
+# A second rpa that finds the case locked by another process waits this long (env
+# RPA_BUSY_WAIT, seconds) for it to finish before saying the case is busy.
+DEFAULT_BUSY_WAIT = 5.0
+
+
 def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open a case database. A lock held by another process becomes CaseBusyError."""
+    """Open a case database. If another process holds its lock, wait briefly (retrying),
+    then raise CaseBusyError: one line, no traceback, nothing touched."""
     config = {"memory_limit": os.environ.get("RPA_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT}
     try:
-        con = duckdb.connect(str(path), read_only=read_only, config=config)
-        con.execute("SET enable_progress_bar = false")  # rpa reports progress itself; stdout stays clean
-        return con
-    except duckdb.IOException as exc:
-        if "lock" in str(exc).lower():
-            raise CaseBusyError(
-                f"the case {path.parent} is busy: another rpa process is using it; try again when it ends"
-            ) from None
-        raise RpaError(f"cannot open {path}: {exc}") from None
-    except duckdb.Error as exc:
-        raise RpaError(f"cannot open {path}: {str(exc).splitlines()[0]}") from None
+        wait = float(os.environ.get("RPA_BUSY_WAIT") or DEFAULT_BUSY_WAIT)
+    except ValueError:
+        raise RpaError("RPA_BUSY_WAIT must be a number of seconds") from None
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only, config=config)
+            con.execute("SET enable_progress_bar = false")  # rpa reports progress itself; stdout stays clean
+            return con
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise RpaError(f"cannot open {path}: {str(exc).splitlines()[0]}") from None
+            if time.monotonic() >= deadline:
+                raise CaseBusyError(
+                    f"the case {path.parent} is busy: another rpa process is using it "
+                    f"(waited {wait:g} s); try again when it ends"
+                ) from None
+            time.sleep(0.2)
+        except duckdb.Error as exc:
+            raise RpaError(f"cannot open {path}: {str(exc).splitlines()[0]}") from None
