@@ -782,6 +782,57 @@ def calendar(
         out.print(table)
 
 
+@app.command()
+@handle_errors
+def backtest(
+    labels: Annotated[Optional[Path], typer.Argument(help="Labels CSV: case_id, rule, subject, txn_ids (';'-separated).", show_default=False)] = None,
+    triage: Annotated[bool, typer.Option("--triage", help="Use the case's triage decisions as labels (confirmed = true case, dismissed = false alarm).")] = False,
+    min_share: Annotated[float, typer.Option("--min-share", help="A finding matches a case when it shares more than this share of the case's movements.")] = 0.5,
+    format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    case: CaseOption = None,
+) -> None:
+    """Score the current findings against known cases: per rule and overall, cases found
+    and missed, false alarms, precision, recall and F1, with every miss and false alarm.
+
+    Example:
+
+        rpa backtest labels.csv
+
+        rpa backtest --triage --format json
+    """
+    import json
+
+    from analyzer.backtest import backtest as run_backtest
+    from analyzer.backtest import load_labels, triage_cases
+    from analyzer.findings import list_findings
+    from analyzer.triage import triage_labels
+
+    if (labels is None) == (not triage):
+        raise RpaError("give a labels CSV or --triage (one of them)")
+    if format not in ("table", "json"):
+        raise RpaError("--format must be table or json")
+    if not 0 <= min_share < 1:
+        raise RpaError("--min-share must be at least 0 and below 1")
+    with open_case(case, read_only=True) as con:
+        cases = load_labels(labels) if labels is not None else triage_cases(triage_labels(con))
+        report = run_backtest(list_findings(con), cases, min_share=min_share, only_overlapping=triage)
+    if format == "json":
+        print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+        return
+    pct = lambda v: "" if v is None else f"{v:.0%}"  # noqa: E731
+    table = Table(title="backtest" + (" (triage labels)" if triage else f" ({labels.name})"))
+    for col in ("rule", "cases", "found", "missed", "findings", "false alarms", "precision", "recall", "F1"):
+        table.add_column(col, justify="left" if col == "rule" else "right")
+    for s in [*report.rules, report.overall]:
+        table.add_row(s.rule, str(s.cases), str(s.found), str(s.missed), str(s.findings), str(s.false_alarms),
+                      pct(s.precision), pct(s.recall), pct(s.f1))
+    out.print(table)
+    for m in report.misses:
+        out.print(f"missed {m['case']} ({m['rule']}, {m['subject']}): {m['reason']}", markup=False)
+    for a in report.false_alarms:
+        out.print(f"false alarm {a['finding']} ({a['rule']}, {a['subject']}): {a['reason']}", markup=False)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
