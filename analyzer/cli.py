@@ -833,6 +833,45 @@ def backtest(
         out.print(f"false alarm {a['finding']} ({a['rule']}, {a['subject']}): {a['reason']}", markup=False)
 
 
+@app.command()
+@handle_errors
+def export(
+    xlsx: Annotated[Optional[Path], typer.Option("--xlsx", metavar="PATH", help="Write findings and evidence to this XLSX file.", show_default=False)] = None,
+    csv_dir: Annotated[Optional[Path], typer.Option("--csv", metavar="DIR", help="Write findings.csv and evidence.csv into this folder.", show_default=False)] = None,
+    by: Annotated[Optional[str], typer.Option("--by", help="Who exports (audit log); default the OS user.", show_default=False)] = None,
+    case: CaseOption = None,
+) -> None:
+    """Export the findings (stale ones marked) and their evidence movements, with the
+    file, SHA-256 and line each came from, for the case file. Cells that would start a
+    spreadsheet formula (= + - @) are neutralised with a leading apostrophe.
+
+    Example:
+
+        rpa export --xlsx findings.xlsx
+
+        rpa export --csv export/
+    """
+    from analyzer.audit import append
+    from analyzer.export import export_details, export_rows, write_csv, write_xlsx
+
+    if xlsx is None and csv_dir is None:
+        raise RpaError("give --xlsx PATH or --csv DIR")
+    with open_case(case) as con:
+        findings, evidence = export_rows(con)
+        written = []
+        if xlsx is not None:
+            write_xlsx(xlsx, findings, evidence)
+            written.append(xlsx)
+        if csv_dir is not None:
+            written += write_csv(csv_dir, findings, evidence)
+        con.execute("BEGIN TRANSACTION")
+        append(con, "export", export_details(written, len(findings), len(evidence)), by)
+        con.execute("COMMIT")
+    for path in written:
+        out.print(f"wrote {path}", markup=False)
+    out.print(f"{len(findings)} findings, {len(evidence)} evidence rows")
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
