@@ -81,18 +81,15 @@ class Rule:
 def split_header(text: str) -> tuple[str, str]:
     """The leading `--` comment block (without the prefix) and the SQL after it."""
     header, lines = [], text.splitlines()
-    i = 0
+    body_start = len(lines)
     for i, line in enumerate(lines):
         stripped = line.strip()
         if stripped.startswith("--"):
             header.append(stripped[2:][1:] if stripped[2:3] == " " else stripped[2:])
-        elif stripped == "" and not header:
-            continue
-        else:
+        elif stripped or header:
+            body_start = i
             break
-    else:
-        i = len(lines)
-    return "\n".join(header), "\n".join(lines[i:]).strip()
+    return "\n".join(header), "\n".join(lines[body_start:]).strip()
 
 
 def placeholders(template: str) -> set[str]:

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.conftest import FORMATS, SHARED_FORMATS
+from tests.conftest import FORMATS
 from tests.helpers import query, rpa
 
 # (folder/file relative to formats/, expected layout, owner, movements stored)

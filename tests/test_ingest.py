@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -127,7 +126,6 @@ def test_one_movement_in_payer_and_payee_exports_is_stored_once(case, tmp_path):
     result = rpa("ingest", payee_side, "--case", case)
     assert "0 movements added, 1 already known" in result.stdout
     assert query(case, "SELECT txn_id, seen_by_payer, seen_by_payee FROM transactions") == [("P-1", True, True)]
-    assert query(case, "SELECT source_id, line, transaction_id, matched_on FROM duplicates") == [(2, 2, 1 + 0 + 2 - 1 + 0, "parties+amount+time")] or True
     (dup,) = query(case, "SELECT d.source_id, d.line, t.txn_id, d.matched_on FROM duplicates d JOIN transactions t ON t.id = d.transaction_id")
     assert dup == (2, 2, "P-1", "parties+amount+time")
     assert query(case, "SELECT rows_duplicate FROM sources ORDER BY source_id") == [(0,), (1,)]
@@ -147,7 +145,9 @@ def test_split_packets_pair_one_to_one_not_all_onto_one(case, tmp_path):
     # Five 200-yuan packets 20 s apart, seen from both sides: five movements, not one.
     times = [f"2026-02-10 10:00:{s:02d}" for s in (0, 20, 40)] + ["2026-02-10 10:01:00", "2026-02-10 10:01:20"]
     out = [movement(f"O{i}", t, "boss", "official", "200.00", direction="out", kind="red_packet") for i, t in enumerate(times)]
-    inn = [movement(f"I{i}", t.replace(":00", ":05", 1) if False else t, "boss", "official", "200.00", direction="in", kind="red_packet") for i, t in enumerate(times)]
+    # the payee's bill shows each packet 5 s later than the payer's
+    later = [t[:-2] + f"{int(t[-2:]) + 5:02d}" for t in times]
+    inn = [movement(f"I{i}", t, "boss", "official", "200.00", direction="in", kind="red_packet") for i, t in enumerate(later)]
     rpa("ingest", write_canonical(tmp_path / "o.csv", out), "--case", case)
     result = rpa("ingest", write_canonical(tmp_path / "i.csv", inn), "--case", case)
     assert "0 movements added, 5 already known" in result.stdout
