@@ -11,6 +11,12 @@ Before the rules run, the scan builds the tables they read (TEMP, this connectio
   festive_days   day, season, season_zh, season_en: the festive seasons (built-in calendar)
   cap_days       day: the days WeChat allows 520-yuan packets (2-14, 5-20, 七夕)
   occasions      person_id, kind, day_from, day_to: declared events and the days around them
+  occasion_owners  person_id, day_from, day_to: each occasion for its owner and for each
+                 of the owner's family members (a son's wedding explains gifts to his father)
+  refunded       id, amount: money given back through the platform, per movement that a
+                 refund row names (refund_of)
+  power          giver, official, relation: the giver is the official's subordinate or
+                 service object ('both' when both) and not also his family
   giving_back_settings  one row: return_days, return_tolerance ([giving_back] in rpa.toml)
   given_back     id, back_ids, how: the accepted person-to-person gifts (packets and
                  transfers not refunded, returned or pending, net of linked refunds) that
@@ -111,7 +117,45 @@ def prepare(con: duckdb.DuckDBPyConnection, settings: Settings, scope: str = "al
         WHERE {' AND '.join(where)}
         """
     )
+    _shared_tables(con)
     _giving_back_tables(con, settings)
+
+
+def _shared_tables(con) -> None:
+    """Relations and refunds that several rules need, built once (see the docstring)."""
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE occasion_owners AS
+        SELECT person_id, day_from, day_to FROM occasions
+        UNION ALL
+        SELECT f.person_id, o.day_from, o.day_to
+        FROM occasions AS o JOIN rel AS f ON f.relation = 'family' AND f.other_id = o.person_id
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE refunded AS
+        SELECT refund_of AS id, sum(amount) AS amount FROM mv
+        WHERE kind = 'refund' AND refund_of IS NOT NULL
+        GROUP BY refund_of
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE power AS
+        SELECT r.person_id AS giver, r.other_id AS official,
+               CASE WHEN count(DISTINCT r.relation) > 1 THEN 'both' ELSE min(r.relation) END AS relation
+        FROM rel AS r
+        JOIN people AS p ON p.person_id = r.other_id
+        WHERE r.relation IN ('subordinate', 'service_object')
+          AND p.official
+          AND NOT EXISTS (
+              SELECT 1 FROM rel AS f
+              WHERE f.relation = 'family' AND f.person_id = r.person_id AND f.other_id = r.other_id
+          )
+        GROUP BY r.person_id, r.other_id
+        """
+    )
 
 
 # The giving-back ledger, once for all rules. Per (receiver, giver) pair: every accepted

@@ -20,15 +20,7 @@
 -- default = 5000.0
 -- description = "the 记名 prepaid-card cap in yuan: above it the purchase is several cards at once; the reason says so and the score rises"
 
-WITH refunded AS (
-    -- money given back through the platform: a refund row points at the movement it
-    -- returns (an equality join on the movement id)
-    SELECT refund_of AS id, sum(amount) AS amount
-    FROM mv
-    WHERE kind = 'refund' AND refund_of IS NOT NULL
-    GROUP BY refund_of
-),
-cards AS (
+WITH cards AS (
     SELECT m.id, m.ts, m.day, m.payer_party, m.payer_person, m.payee_party, m.payee_person,
            m.amount - coalesce(r.amount, 0) AS amount
     FROM mv AS m
@@ -36,21 +28,6 @@ cards AS (
     WHERE m.kind = 'gift_card'
       AND m.status NOT IN ('refunded', 'returned', 'pending')
       AND m.amount - coalesce(r.amount, 0) > 0
-),
-power AS (
-    -- buyer → official: the buyer is the official's subordinate or service object and
-    -- not also his family (one row per pair even when both relations are declared)
-    SELECT r.person_id AS giver, r.other_id AS official,
-           CASE WHEN count(DISTINCT r.relation) > 1 THEN 'both' ELSE min(r.relation) END AS relation
-    FROM rel AS r
-    JOIN people AS p ON p.person_id = r.other_id
-    WHERE r.relation IN ('subordinate', 'service_object')
-      AND p.official
-      AND NOT EXISTS (
-          SELECT 1 FROM rel AS f
-          WHERE f.relation = 'family' AND f.person_id = r.person_id AND f.other_id = r.other_id
-      )
-    GROUP BY r.person_id, r.other_id
 ),
 by_power AS (
     -- cards bought or sent by such a person whose recipient is unknown (a card merchant,

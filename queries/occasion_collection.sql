@@ -20,30 +20,7 @@
 -- default = 500.0
 -- description = "largest payment in yuan that an AA memo can excuse; larger 'AA' payments count as gifts"
 
-WITH refunded AS (
-    -- money given back through the platform: a refund row points at the movement it
-    -- returns (an equality join on the movement id)
-    SELECT refund_of AS id, sum(amount) AS amount
-    FROM mv
-    WHERE kind = 'refund' AND refund_of IS NOT NULL
-    GROUP BY refund_of
-),
-power AS (
-    -- giver → official: the giver is the official's subordinate or service object and
-    -- not also his family (one row per pair even when both relations are declared)
-    SELECT r.person_id AS giver, r.other_id AS official,
-           CASE WHEN count(DISTINCT r.relation) > 1 THEN 'both' ELSE min(r.relation) END AS relation
-    FROM rel AS r
-    JOIN people AS p ON p.person_id = r.other_id
-    WHERE r.relation IN ('subordinate', 'service_object')
-      AND p.official
-      AND NOT EXISTS (
-          SELECT 1 FROM rel AS f
-          WHERE f.relation = 'family' AND f.person_id = r.person_id AND f.other_id = r.other_id
-      )
-    GROUP BY r.person_id, r.other_id
-),
-household AS (
+WITH household AS (
     -- the official and his family: who may receive the gifts of his occasion
     SELECT official, official AS member FROM (SELECT DISTINCT official FROM power) AS o
     UNION

@@ -32,24 +32,7 @@
 -- default = 500.0
 -- description = "largest payment in yuan that an AA memo can excuse (a generous share of a shared meal); larger 'AA' payments count as gifts"
 
-WITH refunded AS (
-    -- money given back through the platform: a refund row points at the movement it
-    -- returns (an equality join on the movement id, one row per refunded movement)
-    SELECT refund_of AS id, sum(amount) AS amount
-    FROM mv
-    WHERE kind = 'refund' AND refund_of IS NOT NULL
-    GROUP BY refund_of
-),
-occasion_owners AS (
-    -- every declared occasion, and the same occasion for each family member of its
-    -- owner: a son's wedding explains gifts to his father too
-    SELECT person_id, day_from, day_to FROM occasions
-    UNION ALL
-    SELECT f.person_id, o.day_from, o.day_to
-    FROM occasions AS o
-    JOIN rel AS f ON f.relation = 'family' AND f.other_id = o.person_id
-),
-gifts AS (
+WITH gifts AS (
     SELECT m.id, m.ts, m.day, m.payee_person AS receiver, m.payer_party AS giver, m.payer_person AS giver_person,
            m.amount - coalesce(r.amount, 0) AS amount
     FROM mv AS m
@@ -125,7 +108,7 @@ reciprocity AS (
     SELECT recipient, giver, greatest(0, amount - given_back) AS amount
     FROM paid_to_giver
 ),
-power AS (
+recipient_power AS (
     -- is the giver the recipient's subordinate or service object? (不论金额多大)
     SELECT person_id AS giver_person, other_id AS recipient,
            CASE WHEN count(DISTINCT relation) > 1 THEN '下属、管理服务对象'
@@ -149,7 +132,7 @@ judged AS (
                - CASE WHEN coalesce(b.amount, 0) > 0 THEN 1 ELSE 0 END) AS level
     FROM flagged_pairs AS pr
     LEFT JOIN reciprocity AS b ON b.recipient = pr.recipient AND b.giver = pr.giver
-    LEFT JOIN power AS w ON w.giver_person = pr.giver_person AND w.recipient = pr.recipient
+    LEFT JOIN recipient_power AS w ON w.giver_person = pr.giver_person AND w.recipient = pr.recipient
     LEFT JOIN people AS gp ON gp.person_id = pr.giver_person
     -- 礼尚往来: paid back at least reciprocal_ratio of the gifts → not reported
     WHERE coalesce(b.amount, 0) < pr.total_amount * $reciprocal_ratio

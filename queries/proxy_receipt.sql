@@ -23,30 +23,7 @@
 -- default = 500.0
 -- description = "largest payment in yuan that an AA memo can excuse; larger 'AA' payments count as gifts"
 
-WITH refunded AS (
-    -- money given back through the platform: a refund row points at the movement it
-    -- returns (an equality join on the movement id)
-    SELECT refund_of AS id, sum(amount) AS amount
-    FROM mv
-    WHERE kind = 'refund' AND refund_of IS NOT NULL
-    GROUP BY refund_of
-),
-power AS (
-    -- giver → official: the giver is the official's subordinate or service object and
-    -- not also his family (one row per pair even when both relations are declared)
-    SELECT r.person_id AS giver, r.other_id AS official,
-           CASE WHEN count(DISTINCT r.relation) > 1 THEN 'both' ELSE min(r.relation) END AS relation
-    FROM rel AS r
-    JOIN people AS p ON p.person_id = r.other_id
-    WHERE r.relation IN ('subordinate', 'service_object')
-      AND p.official
-      AND NOT EXISTS (
-          SELECT 1 FROM rel AS f
-          WHERE f.relation = 'family' AND f.person_id = r.person_id AND f.other_id = r.other_id
-      )
-    GROUP BY r.person_id, r.other_id
-),
-proxies AS (
+WITH proxies AS (
     -- giver → family member of the official (rel lists family both ways round), where
     -- the giver is not the family member's own relative
     SELECT w.giver, w.official, w.relation, f.person_id AS family_member
@@ -57,14 +34,6 @@ proxies AS (
           SELECT 1 FROM rel AS ff
           WHERE ff.relation = 'family' AND ff.person_id = w.giver AND ff.other_id = f.person_id
       )
-),
-occasion_owners AS (
-    -- declared occasions, and the same occasion for each family member of its owner
-    SELECT person_id, day_from, day_to FROM occasions
-    UNION ALL
-    SELECT f.person_id, o.day_from, o.day_to
-    FROM occasions AS o
-    JOIN rel AS f ON f.relation = 'family' AND f.other_id = o.person_id
 ),
 gifts AS (
     -- each accepted gift from such a giver to such a family member, once (whichever
