@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -11,8 +14,8 @@ from typing import Iterator
 import duckdb
 
 from analyzer import __version__
-from analyzer.db import DB_NAME, SCHEMA_VERSION, connect, migrate, schema_version
-from analyzer.errors import NoCaseError, RpaError
+from analyzer.db import DB_NAME, SCHEMA_VERSION, case_key, connect, is_encrypted, migrate, schema_version
+from analyzer.errors import CaseBusyError, CaseKeyError, NoCaseError, RpaError
 
 CONFIG_NAME = "rpa.toml"
 
@@ -67,10 +70,16 @@ def find_case(case: Path | None = None) -> Path:
     return chosen
 
 
-def init_case(folder: Path) -> tuple[Path, bool]:
+# A key shorter than this is refused for a new encrypted case.
+MIN_KEY_LENGTH = 8
+
+
+def init_case(folder: Path, *, encrypt: bool = False) -> tuple[Path, bool]:
     """Create a case in `folder` (made if missing). Returns (folder, created).
 
-    An existing case is left as it is (and migrated to the current schema).
+    With `encrypt`, the database is encrypted with the key from env RPA_KEY (or asked
+    for twice in a terminal); rpa never stores the key. An existing case is left as it
+    is (and migrated to the current schema).
     """
     folder = folder.expanduser().resolve()
     if folder.exists() and not folder.is_dir():
@@ -78,7 +87,15 @@ def init_case(folder: Path) -> tuple[Path, bool]:
     folder.mkdir(parents=True, exist_ok=True)
     db_path = folder / DB_NAME
     created = not db_path.exists()
-    con = connect(db_path)
+    new_key = None
+    if encrypt:
+        if not created:
+            state = "an encrypted" if is_encrypted(db_path) else "an unencrypted"
+            raise RpaError(f"{folder} already holds {state} case; --encrypt makes new cases only")
+        new_key = case_key(db_path, confirm=True)
+        if len(new_key) < MIN_KEY_LENGTH:
+            raise CaseKeyError(f"the key is too short: use at least {MIN_KEY_LENGTH} characters")
+    con = connect(db_path, new_key=new_key)
     try:
         migrate(con)
         if created:
@@ -94,14 +111,33 @@ def init_case(folder: Path) -> tuple[Path, bool]:
     return folder, created
 
 
+# While a long write (ingest, roster, scan) holds the case, readers are served from a
+# copy of the case as it was when the write began: DuckDB lets one process at a time
+# open a database file, and a reader should not have to wait minutes for an ingest.
+SNAPSHOT_NAME = "rpa.readers.duckdb"
+WRITER_NAME = "rpa.writer.json"
+
+
 @contextmanager
-def open_case(case: Path | None = None, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the case database (migrating it if it is old) and close it afterwards."""
+def open_case(
+    case: Path | None = None, *, read_only: bool = False, long_write: str | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the case database (migrating it if it is old) and close it afterwards.
+
+    `long_write` names a write that may take a while (e.g. "ingest"): a copy of the case
+    as it is now is left for readers until the write ends. A reader that finds the case
+    held by such a write reads that copy, and says so on stderr.
+    """
     folder = find_case(case)
-    con = connect(folder / DB_NAME, read_only=read_only)
+    if read_only:
+        con = _connect_for_reading(folder)
+    else:
+        con = connect(folder / DB_NAME)
     try:
         if not read_only:
             migrate(con)
+            if long_write:
+                _leave_snapshot(con, folder, long_write)
         elif schema_version(con) < SCHEMA_VERSION:
             # A case from an older rpa, opened for reading: migrate it first (briefly
             # writable), else reading commands would fail on the columns it lacks.
@@ -115,3 +151,58 @@ def open_case(case: Path | None = None, *, read_only: bool = False) -> Iterator[
         yield con
     finally:
         con.close()
+        if long_write and not read_only:
+            for name in (WRITER_NAME, SNAPSHOT_NAME):
+                (folder / name).unlink(missing_ok=True)
+
+
+def _leave_snapshot(con: duckdb.DuckDBPyConnection, folder: Path, command: str) -> None:
+    """Copy the case, whole and consistent, for readers while this process writes it."""
+    con.execute("CHECKPOINT")  # everything committed is in the file; nothing writes until we do
+    partial = folder / (SNAPSHOT_NAME + ".partial")
+    # The copy runs in a child process: closing any descriptor of the database file in
+    # this process would drop the POSIX lock DuckDB holds on it, letting a second
+    # writer in.
+    copied = subprocess.run(
+        [sys.executable, "-c", "import shutil, sys; shutil.copyfile(sys.argv[1], sys.argv[2])",
+         str(folder / DB_NAME), str(partial)],
+        capture_output=True, text=True,
+    )
+    if copied.returncode != 0:
+        partial.unlink(missing_ok=True)
+        raise RpaError(f"cannot copy the case for readers into {folder}: {(copied.stderr.strip().splitlines() or ['unknown error'])[-1]}")
+    os.replace(partial, folder / SNAPSHOT_NAME)
+    writer = {"pid": os.getpid(), "command": command, "started": datetime.now().isoformat(timespec="seconds")}
+    (folder / WRITER_NAME).write_text(json.dumps(writer), encoding="utf-8")
+
+
+def _connect_for_reading(folder: Path) -> duckdb.DuckDBPyConnection:
+    """The case for a reading command; while a long write holds it, the copy it left."""
+    try:
+        return connect(folder / DB_NAME, read_only=True, wait=0)
+    except CaseBusyError:
+        pass
+    writer = _live_writer(folder)
+    if writer is not None:
+        try:
+            con = connect(folder / SNAPSHOT_NAME, read_only=True, wait=0)
+        except (RpaError, OSError):
+            con = None  # the write just ended and took its copy away: read the case
+        if con is not None:
+            print(
+                f"note: `rpa {writer['command']}` (pid {writer['pid']}) is writing this case since "
+                f"{writer['started']}; this shows the case as it was then",
+                file=sys.stderr,
+            )
+            return con
+    return connect(folder / DB_NAME, read_only=True)
+
+
+def _live_writer(folder: Path) -> dict | None:
+    """The long write in progress, from the note it left, if its process still runs."""
+    try:
+        writer = json.loads((folder / WRITER_NAME).read_text(encoding="utf-8"))
+        os.kill(int(writer["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return writer if (folder / SNAPSHOT_NAME).is_file() else None

@@ -90,16 +90,25 @@ def root(
 @handle_errors
 def init(
     folder: Annotated[Path, typer.Argument(help="Folder of the new case (made if missing).")] = Path("."),
+    encrypt: Annotated[bool, typer.Option("--encrypt", help="Encrypt the case database; the key comes from env RPA_KEY or is asked for, and is never stored.")] = False,
 ) -> None:
     """Create a case: the DuckDB file rpa.duckdb and a commented rpa.toml.
+
+    With --encrypt the database is encrypted at rest (DuckDB's AES-GCM encryption):
+    every later command needs the key, from env RPA_KEY or typed at a prompt.
 
     Example:
 
         rpa init ~/cases/guyun-2026
+
+        rpa init --encrypt ~/cases/guyun-2026
     """
-    path, created = init_case(folder)
+    path, created = init_case(folder, encrypt=encrypt)
     if created:
-        out.print(f"created case in {path} (rpa.duckdb, rpa.toml)")
+        state = "encrypted " if encrypt else ""
+        out.print(f"created {state}case in {path} (rpa.duckdb, rpa.toml)")
+        if encrypt:
+            out.print("keep the key safe: rpa does not store it, and without it the case cannot be opened")
     else:
         out.print(f"{path} already holds a case; left as it is")
 
@@ -136,7 +145,7 @@ def ingest(
     """
     from analyzer.ingest import ingest_paths
 
-    with open_case(case) as con:
+    with open_case(case, long_write="ingest") as con:
         show = sys.stderr.isatty()
         with Progress(
             SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} files"),
@@ -199,7 +208,7 @@ def roster(
     """
     from analyzer.roster import load_roster
 
-    with open_case(case) as con:
+    with open_case(case, long_write="roster") as con:
         r = load_roster(con, people, relations, actor=by)
     out.print(
         f"roster loaded: {r.persons} persons, {r.aliases} aliases, {r.relations} relations; "
@@ -356,7 +365,7 @@ def scan(
             raise RpaError(f"no rule {unknown[0]!r}: see `rpa rules`")
     params = resolve_params(rules, settings.rules, param or [])
     chosen = [rules[r] for r in (rule or rules)]
-    with open_case(case) as con:
+    with open_case(case, long_write="scan") as con:
         runs = run_scan(con, chosen, params, settings, scope=window,
                         since=since.date() if since else None, until=until.date() if until else None, actor=by)
     table = Table(title=f"scan ({window})")

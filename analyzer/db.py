@@ -6,14 +6,16 @@ case has had, so that later releases can bring an old case up to date on open.
 
 from __future__ import annotations
 
+import getpass
 import os
+import sys
 import time
 from pathlib import Path
 
 import duckdb
 
 from analyzer import __version__
-from analyzer.errors import CaseBusyError, RpaError
+from analyzer.errors import CaseBusyError, CaseKeyError, RpaError
 
 # Each entry upgrades the schema by one version. Never edit a released migration:
 # append a new one. The list index + 1 is the version the migration produces.
@@ -159,10 +161,13 @@ MIGRATIONS: list[str] = [
     # (`by` and `at` are SQL keywords: the columns are actor and *_at.)
     """
     ALTER TABLE findings ADD COLUMN first_scan_id INTEGER;     -- the scan that first gave it
-    UPDATE findings SET first_scan_id = scan_id;               -- scan_id: the latest scan that gave it
-    ALTER TABLE findings ADD COLUMN stale BOOLEAN NOT NULL DEFAULT false;  -- its rule's latest scan did not give it
-    ALTER TABLE findings ADD COLUMN stale_scan_id INTEGER;     -- that scan
+    ALTER TABLE findings ADD COLUMN stale_scan_id INTEGER;     -- the scan that made it stale
     ALTER TABLE findings ADD COLUMN suppressed_by INTEGER;     -- the suppression that matched it at its latest scan
+    -- Its rule's latest scan did not give it. Last of the ALTERs and without NOT NULL
+    -- (the default fills it): DuckDB 1.5 cannot add a column with a constraint, nor
+    -- commit an ALTER that follows one adding a column with a default.
+    ALTER TABLE findings ADD COLUMN stale BOOLEAN DEFAULT false;
+    UPDATE findings SET first_scan_id = scan_id;               -- scan_id: the latest scan that gave it
     -- Append-only: the current status of a finding is its latest row ('new' when none).
     CREATE TABLE triage (
         triage_id INTEGER PRIMARY KEY,  -- order of the decisions
@@ -246,18 +251,34 @@ DEFAULT_MEMORY_LIMIT = "768MB"
 DEFAULT_BUSY_WAIT = 5.0
 
 
-def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+def connect(
+    path: Path, *, read_only: bool = False, new_key: str | None = None, wait: float | None = None
+) -> duckdb.DuckDBPyConnection:
     """Open a case database. If another process holds its lock, wait briefly (retrying),
-    then raise CaseBusyError: one line, no traceback, nothing touched."""
-    config = {"memory_limit": os.environ.get("RPA_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT}
-    try:
-        wait = float(os.environ.get("RPA_BUSY_WAIT") or DEFAULT_BUSY_WAIT)
-    except ValueError:
-        raise RpaError("RPA_BUSY_WAIT must be a number of seconds") from None
+    then raise CaseBusyError: one line, no traceback, nothing touched. `wait` (seconds)
+    overrides env RPA_BUSY_WAIT.
+
+    An encrypted case is opened with the key from env RPA_KEY (or a prompt in a
+    terminal). `new_key` creates a new database encrypted with that key.
+    """
+    config = {
+        "memory_limit": os.environ.get("RPA_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT,
+        # No download of any kind at run time: an extension rpa needs ships with it.
+        "autoinstall_known_extensions": False,
+    }
+    if wait is None:
+        try:
+            wait = float(os.environ.get("RPA_BUSY_WAIT") or DEFAULT_BUSY_WAIT)
+        except ValueError:
+            raise RpaError("RPA_BUSY_WAIT must be a number of seconds") from None
     deadline = time.monotonic() + wait
+    key = new_key
     while True:
         try:
-            con = duckdb.connect(str(path), read_only=read_only, config=config)
+            if key is None:
+                con = duckdb.connect(str(path), read_only=read_only, config=config)
+            else:
+                con = _connect_encrypted(path, key, read_only=read_only, config=config)
             con.execute("SET enable_progress_bar = false")  # rpa reports progress itself; stdout stays clean
             return con
         except duckdb.IOException as exc:
@@ -270,4 +291,83 @@ def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection
                 ) from None
             time.sleep(0.2)
         except duckdb.Error as exc:
-            raise RpaError(f"cannot open {path}: {str(exc).splitlines()[0]}") from None
+            message = str(exc)
+            if key is None and "encrypted database" in message and "without a key" in message:
+                key = case_key(path)
+                continue
+            if "wrong encryption key" in message.lower():
+                raise CaseKeyError(f"wrong key for the encrypted case {path.parent} (RPA_KEY)") from None
+            raise RpaError(f"cannot open {path}: {message.splitlines()[0]}") from None
+
+
+# The catalog name under which an encrypted case is attached (and made the default,
+# so every query reads it as it would read a plain case).
+ENCRYPTED_CATALOG = "rpa_case"
+
+
+def _connect_encrypted(path: Path, key: str, *, read_only: bool, config: dict) -> duckdb.DuckDBPyConnection:
+    """DuckDB's own database encryption (AES-GCM). Writing it securely needs the crypto
+    of the httpfs extension, which rpa takes from the `duckdb-extension-httpfs` package
+    (never downloaded). Temporary files that spill to disk are encrypted too."""
+    extension = httpfs_extension_path()
+    con = duckdb.connect(":memory:", config=config)
+    try:
+        con.execute(f"LOAD '{_sql_text(str(extension))}'")
+        con.execute(f"SET temp_directory = '{_sql_text(str(path) + '.tmp')}'")
+        con.execute("SET temp_file_encryption = true")
+        options = f"ENCRYPTION_KEY '{_sql_text(key)}'" + (", READ_ONLY" if read_only else "")
+        con.execute(f"ATTACH '{_sql_text(str(path))}' AS {ENCRYPTED_CATALOG} ({options})")
+        con.execute(f"USE {ENCRYPTED_CATALOG}")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def _sql_text(text: str) -> str:
+    """Text for a single-quoted SQL literal (statements that take no parameters)."""
+    return text.replace("'", "''")
+
+
+def httpfs_extension_path() -> Path:
+    """The httpfs extension built for the running duckdb, from the duckdb-extension-httpfs package."""
+    try:
+        import duckdb_extension_httpfs
+    except ImportError:
+        raise RpaError("encrypted cases need the package duckdb-extension-httpfs: reinstall rpa") from None
+    path = Path(duckdb_extension_httpfs.__file__).parent / "extensions" / f"v{duckdb.__version__}" / "httpfs.duckdb_extension"
+    if not path.is_file():
+        raise RpaError(
+            f"encrypted cases need duckdb-extension-httpfs built for duckdb {duckdb.__version__}: "
+            "reinstall rpa so that the two match"
+        )
+    return path
+
+
+def is_encrypted(path: Path) -> bool:
+    """Whether a case database is encrypted (read from the file without a key)."""
+    try:
+        duckdb.connect(str(path), read_only=True, config={"autoinstall_known_extensions": False}).close()
+    except duckdb.Error as exc:
+        return "encrypted database" in str(exc)
+    return False
+
+
+def case_key(path: Path, *, confirm: bool = False) -> str:
+    """The key of an encrypted case: env RPA_KEY, else asked for in a terminal.
+
+    rpa never stores it; with `confirm` (a new case) it is asked for twice.
+    """
+    key = os.environ.get("RPA_KEY")
+    if key:
+        return key
+    if not sys.stdin.isatty():
+        if confirm:
+            raise CaseKeyError(f"give the key of the new case {path.parent} in env RPA_KEY (or type it in a terminal)")
+        raise CaseKeyError(f"the case {path.parent} is encrypted: give its key in env RPA_KEY")
+    key = getpass.getpass(f"key for the case {path.parent}: ")
+    if confirm and getpass.getpass("the same key again: ") != key:
+        raise CaseKeyError("the two keys differ; nothing was made")
+    if not key:
+        raise CaseKeyError("an empty key; nothing was done")
+    return key

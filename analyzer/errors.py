@@ -23,3 +23,7 @@ class FormatError(RpaError):
 
 class RosterError(RpaError):
     """A roster file that cannot be loaded."""
+
+
+class CaseKeyError(RpaError):
+    """An encrypted case opened without its key, or with a wrong one."""

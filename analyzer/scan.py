@@ -44,6 +44,7 @@ import duckdb
 from analyzer import __version__
 from analyzer.config import Settings
 from analyzer.errors import RpaError
+from analyzer.pause import pause_point
 from analyzer.rules import OUTPUT_COLUMNS, SEVERITIES, Rule, RuleError, placeholders
 
 SCOPES = ("all", "election", "promotion", "custom", "festival")
@@ -476,6 +477,7 @@ def scan(
         counts = dict(con.execute("SELECT severity, count(*) FROM found WHERE rule = ? GROUP BY 1", [rule.id]).fetchall())
         by_sev = {s: counts.get(s, 0) for s in SEVERITIES}
         runs.append(RuleRun(rule, sum(by_sev.values()), by_sev, time.perf_counter() - t0))
+        pause_point("scan.after_rule")
     changes = _store(con, rules, params, scope, since, until, started, today, actor)
     for run in runs:
         run.new, run.suppressed, run.stale = changes.get(run.rule.id, (0, 0, 0))
@@ -570,6 +572,7 @@ def _store(con, rules, params, scope, since, until, started, today, actor) -> di
             },
             actor,
         )
+        pause_point("scan.before_commit")
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
