@@ -186,6 +186,8 @@ def _connect_for_reading(folder: Path) -> duckdb.DuckDBPyConnection:
     if writer is not None:
         try:
             con = connect(folder / SNAPSHOT_NAME, read_only=True, wait=0)
+        except CaseKeyError:
+            raise
         except (RpaError, OSError):
             con = None  # the write just ended and took its copy away: read the case
         if con is not None:

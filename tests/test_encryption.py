@@ -129,7 +129,7 @@ def _talk(argv: list[str], answers: list[str], env: dict, timeout: float = 60) -
     pid, fd = pty.fork()
     if pid == 0:  # the child: its terminal is the pty
         os.execvpe(argv[0], argv, env)
-    output, pending = b"", list(answers)
+    output, pending, answered = b"", list(answers), 0
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         ready, _, _ = select.select([fd], [], [], 0.5)
@@ -141,8 +141,14 @@ def _talk(argv: list[str], answers: list[str], env: dict, timeout: float = 60) -
             if not chunk:
                 break
             output += chunk
-            if pending and output.rstrip().endswith(b":"):
+            # A prompt is new output that ends in ": " (not a newline after an answer).
+            if pending and output[answered:].endswith(b": "):
                 os.write(fd, (pending.pop(0) + "\n").encode())
+                answered = len(output)
+    else:  # out of time: the child waits for something; end it and fail with what it showed
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        raise AssertionError(f"{argv[2:]} did not finish; it showed {output!r}")
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status), output.decode("utf-8", "replace")
 
@@ -155,9 +161,9 @@ def test_in_a_terminal_the_key_is_asked_for_and_not_echoed(tmp_path):
     assert code == 0, shown
     assert "key for the case" in shown and "the same key again" in shown and KEY not in shown
     code, shown = _talk([sys.executable, "-m", "analyzer", "status", "--case", str(case)], [KEY], env)
-    assert code == 0 and "0 sources" in shown
+    assert code == 0 and "0 sources" in shown, shown
     code, shown = _talk([sys.executable, "-m", "analyzer", "status", "--case", str(case)], ["wrong key here"], env)
-    assert code == 2 and "wrong key" in shown
+    assert code == 2 and "wrong key" in shown, shown
     made = subprocess.run([sys.executable, "-m", "analyzer", "init", "--encrypt", str(tmp_path / "no-terminal")],
                           env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     assert made.returncode == 2 and "give the key of the new case" in made.stderr

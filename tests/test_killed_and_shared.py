@@ -116,15 +116,24 @@ def test_readers_are_served_while_a_scan_writes(scanned):
 
 
 @pytest.mark.slow
-def test_after_a_write_ends_readers_read_the_case_itself(tmp_path):
-    rpa("init", tmp_path)
+@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
+def test_after_a_write_ends_readers_read_the_case_itself(tmp_path, monkeypatch, encrypted):
+    if encrypted:
+        monkeypatch.setenv("RPA_KEY", "a key for the readers test")
+        assert rpa("init", "--encrypt", tmp_path).exit_code == 0
+    else:
+        rpa("init", tmp_path)
     src = write_canonical(tmp_path / "m.csv", [
         {"txn_id": f"R{i}", "ts": "2026-01-10 09:00:00", "payer": "a", "payee": f"p{i}", "amount": "1"} for i in range(50)
     ])
-    proc = start(tmp_path, "ingest", str(src), pause="ingest.before_commit:60")
+    proc = start(tmp_path, "ingest", str(src), pause="ingest.before_commit:10")
     wait_for_pause(proc, "ingest.before_commit")
     during = read(tmp_path, "status")
     assert during.returncode == 0 and "0 sources" in during.stdout and "`rpa ingest`" in during.stderr
+    if encrypted:
+        without_key = subprocess.run([sys.executable, "-m", "analyzer", "status", "--case", str(tmp_path)],
+                                     env={**os.environ, "RPA_KEY": "", "RPA_BUSY_WAIT": "0"}, capture_output=True, text=True)
+        assert without_key.returncode == 2 and "give its key" in without_key.stderr  # the copy is encrypted too
     proc.stderr.close()
     proc.wait(timeout=90)  # the pause ends, the ingest commits
     assert proc.returncode == 0
