@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from decimal import Decimal
@@ -13,7 +14,9 @@ from analyzer.errors import FormatError
 from analyzer.formats import tenpay
 from analyzer.formats.base import KINDS, MOVEMENT_COLUMNS, STATUSES
 from tests import tenpay_samples as ts
+from tests.helpers import query, rpa
 
+ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TENPAY = FIXTURES / "tenpay"
 WECHAT_CSV = FIXTURES / "formats/wechat_bill/deb-sig_double-entry-generator@16c48b0/example-wechat-records.csv"
@@ -464,3 +467,161 @@ def test_200k_rows_set_wise(tmp_path):
     assert fen == one_to_one + 40_000 * 10_000
     assert (p.rows["kind"] == "group_red_packet").sum() == 160_000
     assert p.rows["line"].iloc[-1] == 200_001
+
+
+# --------------------------------------------------------------------------- streaming
+
+
+def _same_parse(a: tenpay.Parsed, b: tenpay.Parsed) -> None:
+    """Two parses of one file give the same rows, rejects and metadata."""
+    assert a.rows.to_dict("records") == b.rows.to_dict("records")
+    assert [(r.line, r.raw, r.reason) for r in a.rejects] == [(r.line, r.raw, r.reason) for r in b.rejects]
+    assert (a.format, a.owner, a.owner_name, a.rows_read, a.encoding) == (b.format, b.owner, b.owner_name, b.rows_read, b.encoding)
+
+
+def _mixed_rows(n: int) -> list:
+    """n blocks of every archetype plus damaged lines, blank lines and a repeated header."""
+    rows: list = []
+    for i in range(n):
+        t = f"2025-02-{1 + i % 28:02d} 10:{i % 60:02d}:00"
+        rows += ts.group_red_packet(total_fen=1000, shares=[("a", "A", 600), ("b", "B", 400)], ts=t, txn=f"G{i}")
+        rows.append(ts.transfer_in(payer="wxid_e", payer_name="钱七", fen=500 + i, ts=t, memo=f"货款{i}"))
+        rows.append(ts.merchant_indirect(merchant="示例茶叶店", fen=88800, ts=t, product="茶叶礼盒"))
+        rows.append({**ts.transfer_in(payer="wxid_e", payer_name="钱七", fen=1, ts=t), "交易金额(分)": f"1{i}a"})
+        rows.append("")
+        if i % 7 == 0:
+            rows.append("\t".join(ts.HEADER_27))
+            rows.append("short\tline")
+    return rows
+
+
+@pytest.mark.parametrize(("encoding", "newline"), [("utf-8", "\n"), ("gbk", "\r\n")])
+def test_small_pieces_give_the_same_result(tmp_path, monkeypatch, encoding, newline):
+    """The file is read a piece at a time; rows, line numbers and rejects must not
+    depend on where the pieces end (here every few lines, mid-GBK character too)."""
+    path = tmp_path / "TenpayTrades.txt"
+    ts.write_trades(path, _mixed_rows(60), encoding=encoding, newline=newline)
+    whole = tenpay.parse(path)
+    assert len(whole.rows) == 60 * 4 and len(whole.rejects) == 60 + 9  # bad fen, short lines
+    assert whole.encoding == ("gbk" if encoding == "gbk" else "utf-8")
+    monkeypatch.setattr(tenpay, "CHUNK_BYTES", 1000)
+    _same_parse(tenpay.parse(path), whole)
+    monkeypatch.setattr(tenpay, "CHUNK_BYTES", 7)  # pieces shorter than a line
+    _same_parse(tenpay.parse(path), whole)
+
+
+def test_group_packet_rows_far_apart_count_once(tmp_path, monkeypatch):
+    """One group packet's rows at the start, middle and end of a file read in many
+    pieces (and one row repeated): every share counts once, the total never."""
+    monkeypatch.setattr(tenpay, "CHUNK_BYTES", 4096)
+    shares = [("wxid_g1", "赵一", 2500), ("wxid_g2", "钱二", 3100), ("wxid_g3", "孙三", 4400)]
+    g1, g2, g3 = ts.group_red_packet(total_fen=10000, shares=shares, ts=TS, txn="GFAR")
+    filler = [ts.transfer_in(payer=f"wxid_{i}", payer_name="钱七", fen=100 + i, ts=TS, txn=f"T{i}") for i in range(400)]
+    rows = [g1, *filler[:200], g2, *filler[200:], g3, dict(g2)]
+    p = parse_rows(tmp_path, rows)
+    group = p.rows[p.rows["packet_id"] == "GFAR"]
+    assert list(group["line"]) == [2, 203, 404, 405]
+    assert list(group["amount"]) == ["25.00", "31.00", "44.00", "31.00"]
+    assert set(group["kind"]) == {"group_red_packet"}
+    # through ingest: the repeated row is a duplicate, the packet is its three shares
+    case = tmp_path / "case"
+    assert rpa("init", case).exit_code == 0
+    result = rpa("ingest", tmp_path / "TenpayTrades.txt", "--case", case)
+    assert result.exit_code == 0, result.output
+    assert query(case, "SELECT count(*), sum(amount) FROM transactions WHERE packet_id = 'GFAR'") == [(3, Decimal("100.00"))]
+    assert query(case, "SELECT line, matched_on FROM duplicates") == [(405, "same row")]
+    assert query(case, "SELECT count(*), sum(amount) FROM transactions") == [(403, Decimal("100.00") + sum(Decimal(100 + i) / 100 for i in range(400)))]
+
+
+def test_utf8_start_and_gbk_later_is_decoded_as_a_whole(tmp_path, monkeypatch):
+    """A UTF-8 file with one GBK row far down: read in pieces, the first of which are
+    valid UTF-8, it is decoded as one whole file would be (neither UTF-8 nor GB18030
+    throughout: one clear error), not half and half."""
+    rows = [ts.transfer_in(payer=f"wxid_{i}", payer_name="钱七", fen=100, ts=TS, txn=f"A{i}") for i in range(50)]
+    late = ts._line(ts.transfer_in(payer="wxid_z", payer_name="郑八", fen=200, ts=TS, txn="Z1"), ts.FIELDS_27)
+    path = tmp_path / "TenpayTrades.txt"
+    ts.write_trades(path, rows)
+    path.write_bytes(path.read_bytes() + late.encode("gbk") + b"\n")
+    with pytest.raises(FormatError) as whole:
+        tenpay.parse(path)
+    monkeypatch.setattr(tenpay, "CHUNK_BYTES", 2048)
+    with pytest.raises(FormatError) as pieces:
+        tenpay.parse(path)
+    assert str(pieces.value) == str(whole.value)
+    assert "not UTF-8 or GBK text" in str(whole.value)
+    # and a GBK file that is plain ASCII for its first pieces reads as GBK throughout
+    ascii_rows = [["wxid_owner", f"A{i}", "", "zhang", "", "", "", TS, "100"] for i in range(50)]
+    gbk_row = ["wxid_owner", "Z1", "", "张三", "入", "余额支付", "转账", TS, "200", "", "", "", "", "", "wxid_z", "郑八"]
+    header = "\t".join(ts.HEADER_27).encode("gbk")
+    body = "\n".join("\t".join(r) for r in [*ascii_rows, gbk_row]).encode("gbk")
+    path.write_bytes(header + b"\n" + body + b"\n")
+    p = tenpay.parse(path)
+    assert p.encoding == "gbk" and len(p.rows) == 51 and p.rejects == []
+    assert (p.rows["payer_name"].iloc[-1], p.rows["payee_name"].iloc[-1], p.rows["line"].iloc[-1]) == ("郑八", "张三", 52)
+
+
+def test_nul_bytes_late_in_the_file_are_one_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(tenpay, "CHUNK_BYTES", 1024)
+    rows = [ts.transfer_in(payer=f"wxid_{i}", payer_name="钱七", fen=100, ts=TS) for i in range(40)]
+    path = tmp_path / "TenpayTrades.txt"
+    ts.write_trades(path, rows)
+    path.write_bytes(path.read_bytes() + b"wxid\x00\x00\n")
+    with pytest.raises(FormatError) as e:
+        tenpay.parse(path)
+    assert "NUL" in str(e.value) and "\n" not in str(e.value)
+
+
+def _benchmark():
+    """benchmarks/ingest.py, which writes large synthetic TenpayTrades files with their ground truth."""
+    spec = importlib.util.spec_from_file_location("rpa_benchmark_ingest", ROOT / "benchmarks" / "ingest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_large_generated_file_totals_equal_ground_truth(tmp_path):
+    """200,000 rows through `rpa ingest`: movements, money and kinds equal what the
+    generator wrote (group packets counted by their shares, each packet's total
+    in every row of it never summed)."""
+    path = tmp_path / "TenpayTrades.txt"
+    truth = _benchmark().write_tenpay(path, 200_000)
+    case = tmp_path / "case"
+    assert rpa("init", case).exit_code == 0
+    result = rpa("ingest", path, "--case", case)
+    assert result.exit_code == 0, result.output
+    (loaded, total, first, last), = query(case, "SELECT count(*), sum(amount), min(line), max(line) FROM transactions")
+    assert (loaded, f"{total:.2f}", first, last) == (truth["rows"], truth["total"], 2, 200_001)
+    assert dict(query(case, "SELECT kind, count(*) FROM transactions GROUP BY kind")) == truth["kinds"]
+    assert query(case, "SELECT rows_read, rows_loaded, rows_rejected, rows_duplicate, encoding FROM sources") == [
+        (200_000, 200_000, 0, 0, "utf-8")
+    ]
+    # every group packet: four shares summing to the packet total that each of its rows repeats
+    assert query(case, """
+        SELECT count(*), count(*) FILTER (WHERE n = 4 AND total_fen = share_fen) FROM (
+            SELECT packet_id, count(*) AS n, sum(amount) * 100 AS share_fen,
+                   max(CAST(json_extract_string(raw, '$."交易金额(分)"') AS BIGINT)) AS total_fen
+            FROM transactions WHERE kind = 'group_red_packet' GROUP BY packet_id)
+    """) == [(20_000, 20_000)]
+
+
+def test_ingest_caps_and_restores_duckdb_memory(tmp_path):
+    """A Tenpay file loads under a lowered DuckDB memory limit (its temporary tables
+    would otherwise fill the case's whole limit); the case's own limit comes back after."""
+    from analyzer import db, ingest
+
+    case = tmp_path / "case"
+    assert rpa("init", case).exit_code == 0
+    con = db.connect(case / "rpa.duckdb")
+    try:
+        before = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+        assert ingest._bytes(before) > ingest.STAGED_MEMORY_LIMIT
+        seen = []
+        results = ingest.ingest_paths(
+            con, [TENPAY / "TenpayTrades_27_utf8.txt"],
+            on_file=lambda *_: seen.append(con.execute("SELECT current_setting('memory_limit')").fetchone()[0]),
+        )
+        assert [r.status for r in results] == ["loaded"] and results[0].loaded == 13
+        assert any(ingest._bytes(v) <= ingest.STAGED_MEMORY_LIMIT for v in seen)  # while it loaded
+        assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == before
+    finally:
+        con.close()

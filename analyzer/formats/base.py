@@ -13,6 +13,15 @@ Each export layout has one module in this package with two functions:
         structure cannot be read at all. Bad *rows* are not errors: they go into
         `Parsed.rejects` with their line number and reason, and the good rows load.
 
+A parser of layouts that reach millions of rows (Tenpay) also has
+
+    stage(con, path, *, owner=None) -> Parsed
+        Reads the file, streaming, into temporary DuckDB relations of `con` named by
+        `Parsed.rows_table` (MOVEMENT_COLUMNS) and `Parsed.rejects_table` (line, raw,
+        reason), so that no file has to fit in Python's memory; `parse` is then a
+        wrapper that stages into a private database and fetches the rows. Ingest
+        prefers `stage` when a module has it.
+
 Parsers only restructure: values stay text. Ingest casts `ts` to TIMESTAMP and
 `amount` to DECIMAL(18,2) in DuckDB, set-wise, and turns rows that do not cast
 into rejects. A parser may reject a row itself when its structure is wrong
@@ -96,13 +105,17 @@ class Parsed:
 
     format: str  # layout id, e.g. "wechat_csv", "wechat_xlsx", "alipay_app_2023", "tenpay_27"
     owner: str | None  # account holder's id as the file names it (nickname, Alipay account, 用户ID)
-    rows: "pd.DataFrame"  # columns MOVEMENT_COLUMNS
+    rows: pd.DataFrame | None  # columns MOVEMENT_COLUMNS; None when staged in DuckDB
     rejects: list[Reject] = field(default_factory=list)
     rows_read: int = 0  # data rows seen = len(rows) + len(rejects)
     owner_name: str | None = None  # real name of the holder when the file gives one
     period_start: str | None = None  # export period from the preamble, as text
     period_end: str | None = None
     encoding: str | None = None  # how the file's text was decoded (utf-8, gbk ...), for `sources`
+    # A staging parser (see the module docstring) leaves `rows` None and `rejects` empty:
+    # they are in these DuckDB relations of the connection it was given.
+    rows_table: str | None = None  # MOVEMENT_COLUMNS, one row per movement
+    rejects_table: str | None = None  # (line, raw, reason)
 
 
 def empty_rows() -> pd.DataFrame:

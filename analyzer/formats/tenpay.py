@@ -13,8 +13,14 @@ gives the sign. Two headers are known, 27 columns (2025-26, format
 A header in another order is mapped by keywords and gets the id
 "tenpay_<column count>".
 
-The whole file is handled set-wise (pandas/numpy column operations, no Python
-loop per row): productions reach millions of rows.
+Productions reach millions of rows, so the file is streamed: Python reads it in
+pieces of CHUNK_BYTES that end at a line end (GBK or UTF-16 decoded to UTF-8 on
+the way), pyarrow splits each piece into numbered physical lines, and DuckDB turns
+each batch of lines into typed rows in a temporary table, set-wise. What needs all
+rows of one 交易单号 (group red packets) is decided in SQL once the whole file is
+staged, so rows of one packet far apart in the file are still seen together.
+Memory stays flat in the file size: a piece at a time in Python, and DuckDB's
+temporary tables spill to disk beyond its memory limit.
 
 What ingest must know:
 
@@ -34,20 +40,33 @@ What ingest must know:
 
 from __future__ import annotations
 
-import csv
-import io
+import codecs
 import json
 import re
+import threading
 import unicodedata
+from collections.abc import Iterator
 from pathlib import Path
+from queue import Full, Queue
+from typing import TYPE_CHECKING
 
+import duckdb
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer.errors import FormatError
-from analyzer.formats.base import MOVEMENT_COLUMNS, Parsed, Reject, decode_bytes, display_path, empty_rows  # noqa: F401 (display_path is part of this module's API)
+from analyzer.formats.base import (
+    MOVEMENT_COLUMNS,
+    Parsed,
+    Reject,
+    decode_bytes,
+    display_path,
+    empty_rows,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # Verbatim headers from formats.md §3.3.
 HEADER_27: tuple[str, ...] = (
@@ -188,155 +207,504 @@ def sniff(path: Path, head: bytes) -> bool:
     return "用户ID" in keys and "交易单号" in joined and "借贷类型" in joined and has_amount
 
 
-# --------------------------------------------------------------------------- cells
+# --------------------------------------------------------------------------- reading
+
+# Bytes read at a time. A piece of the file is handed to DuckDB as one batch of lines;
+# memory in Python stays a few times this, whatever the file's size.
+CHUNK_BYTES = 8 << 20
+
+# The temporary relations one staged file uses (dropped by `drop_staged`).
+STAGE = "tenpay_stage"  # one row per data line: typed cells, or the reason it is rejected
+GROUPS = "tenpay_groups"  # 交易单号 of group red packets (several distinct 出 rows)
+ROWS = "tenpay_rows"  # view: movement rows, MOVEMENT_COLUMNS (text)
+REJECTS = "tenpay_rejects"  # view: (line, raw, reason)
+_MARKED = "tenpay_marked"
+_BATCH = "tenpay_batch"
+
+_UTF8_BOM = b"\xef\xbb\xbf"
+# UTF-8 bytes of the characters _clean removes or replaces: a piece without any of them
+# skips that work.
+_INVISIBLE_BYTES = tuple(ch.encode("utf-8") for ch in "\ufeff\u200b\u200c\u200d\u2060\xa0")
+# What Python's str.strip() removes (Unicode whitespace), for DuckDB's trim().
+_WHITESPACE = "".join(chr(c) for c in range(0x110000) if chr(c).isspace())
 
 
-def _clean(s: pd.Series, invisible: bool = True) -> pd.Series:
-    """Vectorised clean_cell: invisible characters and padding removed; '/' becomes ''.
-    `invisible=False` skips the character replacement when the file has none."""
-    if invisible:
-        s = s.str.replace(_INVISIBLE_RE, "", regex=True).str.replace("\xa0", " ", regex=False)
-    s = s.str.strip(" \t\r\n")
-    return s.mask(s == "/", "")
+class _NotThisEncoding(Exception):
+    """The file does not decode in the encoding being tried."""
 
 
-def _matches(s: pd.Series, pattern: str) -> np.ndarray:
-    """Regex search (RE2, case-insensitive) with pyarrow: pandas would fall back to
-    a Python loop for some patterns."""
-    hit = pc.match_substring_regex(pa.array(s, type=pa.large_string()), pattern, ignore_case=True)
-    return hit.to_numpy(zero_copy_only=False).astype(bool)
+def _blank(path: Path) -> bool:
+    """True when the file holds nothing but ASCII whitespace."""
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            if block.strip():
+                return False
+    return True
 
 
-def _extract(s: pd.Series, pattern: str) -> pd.Series:
-    """The named group `v` of the first match, '' where none (pyarrow, no Python loop)."""
-    got = pc.struct_field(pc.extract_regex(pa.array(s, type=pa.large_string()), pattern), "v")
-    values = pc.fill_null(got, "").to_numpy(zero_copy_only=False)
-    return pd.Series(values, index=s.index, dtype="str")
+def _pieces(path: Path, codec: str) -> Iterator[bytes]:
+    """The file as UTF-8 bytes, in pieces that each end at a line end (the last one may
+    not), CRLF made LF. UTF-8 is passed through (checked later, set-wise); GB18030 and
+    UTF-16 go through an incremental decoder, so a character split between two reads
+    is decoded whole. Raises UnicodeDecodeError when the bytes do not decode."""
+    decoder = None if codec == "utf-8" else codecs.getincrementaldecoder(codec)()
+    carry = b""
+    first = True
+    with open(path, "rb") as fh:
+        while True:
+            raw = fh.read(CHUNK_BYTES)
+            final = not raw
+            data = raw if decoder is None else decoder.decode(raw, final).encode("utf-8")
+            if first and decoder is None:
+                data = data.removeprefix(_UTF8_BOM)  # utf-8-sig
+            first = False
+            buf = carry + data if carry else data
+            if final:
+                if buf:
+                    yield buf.replace(b"\r\n", b"\n")
+                return
+            cut = buf.rfind(b"\n")
+            if cut < 0:  # a line longer than a read: keep reading
+                carry = buf
+                continue
+            # The cut is after LF, so a CR LF pair is never split between pieces.
+            yield buf[: cut + 1].replace(b"\r\n", b"\n")
+            carry = buf[cut + 1 :]
 
 
-def _unquote(s: pd.Series) -> pd.Series:
-    """Undo CSV quoting of whole cells (`"{""a"":""1""}"` → `{"a":"1"}`)."""
-    quoted = s.str.startswith('"') & s.str.endswith('"') & (s.str.len() >= 2)
-    if not quoted.any():
-        return s
-    inner = s[quoted].str.slice(1, -1).str.replace('""', '"', regex=False)
-    out = s.copy()
-    out[quoted] = inner
-    return out
+# Anything a cell may need cleaned (padding, CR, '/', invisible characters) or a JSON
+# escape for (control characters), in one RE2 pass over a piece; see _variant.
+_SPECIAL = r" \t|\t | \n|\n |\r|/\t|/\n|^[ /]|[ /]$|[\x{feff}\x{200b}-\x{200d}\x{2060}\x{a0}]|[\x01-\x08\x0b-\x1f]"
+_PAD_TRIGGERS = (b" \t", b"\t ", b" \n", b"\n ", b"\r", b"/\t", b"/\n")
+_CONTROLS = bytes(range(1, 9)) + bytes(range(11, 32))
 
 
-def _fen_to_yuan(s: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Integer fen text → yuan text ('2000' → '20.00', '5' → '0.05').
-    Returns (yuan, is_integer); yuan is '' where the cell is not an integer."""
-    ok = s.str.fullmatch(r"[0-9]+").fillna(False).astype(bool)
-    digits = s.where(ok, "").str.lstrip("0").str.zfill(3)
-    yuan = (digits.str.slice(0, -2) + "." + digits.str.slice(-2)).where(ok, "")
-    return yuan, ok
+class _Binary(Exception):
+    """The file holds NUL bytes."""
 
 
-def _fen_int(s: pd.Series, ok: pd.Series) -> np.ndarray:
-    """Integer fen as int64, -1 where not an integer. (Used only for comparisons.)"""
-    fits = ok & (s.str.len() <= 18)  # int64; longer numbers are left to ingest's DECIMAL cast
-    return pd.to_numeric(s.where(fits, "-1"), errors="coerce").fillna(-1).astype("int64").to_numpy()
+def _variant(whole: pa.Array, piece: bytes) -> tuple[int, bool]:
+    """(cleaning, controls) for _batch_sql: what the cells of a piece need cleaned (0
+    nothing, 1 padding and '/', 2 also invisible characters) and whether it holds
+    control characters. Real productions need neither, and the SQL without is much
+    cheaper; one regex pass tells, the finer checks run only when it finds something."""
+    if not pc.any(pc.match_substring_regex(whole, _SPECIAL)).as_py():
+        return 0, False
+    controls = len(piece.translate(None, _CONTROLS)) != len(piece)
+    if any(b in piece for b in _INVISIBLE_BYTES):
+        return 2, controls
+    padded = piece.startswith((b" ", b"/")) or piece.endswith((b" ", b"/")) or any(t in piece for t in _PAD_TRIGGERS)
+    return int(padded), controls
 
 
-def _text(s: pd.Series | np.ndarray) -> np.ndarray:
-    """A text column for the movements frame: an object array, '' → None."""
-    a = np.asarray(s, dtype=object)
-    return np.where(a == "", None, a)
+def _batches(path: Path, codec: str) -> Iterator[tuple[pa.Array, tuple[int, bool]]]:
+    """The physical lines of the file, a piece at a time, as Arrow string arrays (split
+    by pyarrow, no Python loop), each with its _variant. Raises _NotThisEncoding when
+    a UTF-8 piece is not UTF-8, _Binary on NUL bytes."""
+    for piece in _pieces(path, codec):
+        if b"\x00" in piece:
+            raise _Binary
+        offsets = pa.py_buffer(np.array([0, len(piece)], dtype=np.int64))
+        whole = pa.LargeStringArray.from_buffers(1, offsets, pa.py_buffer(piece))
+        if codec == "utf-8":
+            try:
+                whole.validate(full=True)
+            except pa.ArrowInvalid:
+                raise _NotThisEncoding from None
+        lines = pc.split_pattern(whole, "\n").flatten()
+        if piece.endswith(b"\n"):  # the split leaves an empty string after the last LF
+            lines = lines.slice(0, len(lines) - 1)
+        yield lines, _variant(whole, piece)
 
 
-_JSON_CONTROL = {i: json.dumps(chr(i))[1:-1] for i in range(32)}  # '\n' → '\\n', '\x01' → '\\u0001'
+def _prefetch(items: Iterator, depth: int = 1) -> Iterator:
+    """Run an iterator on a thread, `depth` items ahead: the file is read, decoded and
+    split while DuckDB types the previous piece (both release the GIL). Exceptions
+    reach the consumer; a consumer that stops early stops the thread."""
+    done = object()
+    queue: Queue = Queue(depth)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                queue.put(item, timeout=0.1)
+                return True
+            except Full:
+                continue
+        return False
+
+    def run() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+            put((done, None))
+        except BaseException as exc:  # noqa: BLE001 (handed to the consumer, raised there)
+            put((done, exc))
+
+    worker = threading.Thread(target=run, name="tenpay-reader", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, exc = queue.get()
+            if exc is not None:
+                raise exc
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
-def _json_string_body(s: pd.Series) -> pa.Array:
-    """The cells escaped for the inside of a JSON string, with pyarrow compute."""
-    a = pa.array(s, type=pa.large_string())
-    a = pc.replace_substring(a, "\\", "\\\\")
-    a = pc.replace_substring(a, '"', '\\"')
-    if pc.any(pc.match_substring_regex(a, "[\\x00-\\x1f]")).as_py():
-        for code, escaped in _JSON_CONTROL.items():
-            a = pc.replace_substring(a, chr(code), escaped)
-    return a
+# --------------------------------------------------------------------------- SQL
 
 
-def _raw_json(keys: list[str], cells: list[pd.Series]) -> np.ndarray:
-    """One JSON object per row, {key: cell text}, built column-wise (no per-row
-    json.dumps): '{"k1":"' + esc(c1) + '","k2":"' + ... + '"}'."""
-    if not cells or len(cells[0]) == 0:
-        return np.array([], dtype=object)
-    parts: list[object] = []
-    for i, (key, c) in enumerate(zip(keys, cells)):
-        lead = "{" if i == 0 else '",'
-        parts += [pa.scalar(lead + json.dumps(key, ensure_ascii=False) + ':"', pa.large_string()), _json_string_body(c)]
-    parts.append(pa.scalar('"}', pa.large_string()))
-    joined = pc.binary_join_element_wise(*parts, pa.scalar("", pa.large_string()))
-    return joined.to_numpy(zero_copy_only=False).astype(object)
+def _lit(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _cell(i: int) -> str:
+    """The raw text of field i (0-based) of the line, '' where the line is shorter."""
+    return f"coalesce(f[{i + 1}], '')"
+
+
+def _clean_sql(expr: str, clean: int) -> str:
+    """SQL of _clean: invisible characters removed, NBSP made a space, padding stripped,
+    '/' made '' (NULL). What the piece needs (see _variant): 0 nothing, the cell is
+    taken as it is; 1 padding and '/'; 2 also invisible characters."""
+    if clean == 0:
+        return expr
+    if clean == 2:
+        expr = f"replace(regexp_replace({expr}, '[\ufeff\u200b\u200c\u200d\u2060]', '', 'g'), chr(160), ' ')"
+    return f"nullif(trim({expr}, ' \t\r\n'), '/')"
+
+
+def _unquote_sql(expr: str) -> str:
+    """Undo CSV quoting of a whole cell (`"{""a"":""1""}"` → `{"a":"1"}`)."""
+    return (
+        f"""CASE WHEN length({expr}) >= 2 AND starts_with({expr}, '"') AND ends_with({expr}, '"') """
+        f"""THEN replace(substr({expr}, 2, length({expr}) - 2), '""', '"') ELSE {expr} END"""
+    )
+
+
+def _repr_sql(expr: str) -> str:
+    """Python's repr() of a str, for the usual cases (quotes, backslash, TAB, CR)."""
+    body = f"replace(replace(replace({expr}, '\\', '\\\\'), chr(9), '\\t'), chr(13), '\\r')"
+    return (
+        f"""CASE WHEN contains({expr}, '''') AND NOT contains({expr}, '"') THEN '"' || {body} || '"' """
+        f"""ELSE '''' || replace({body}, '''', '\\''') || '''' END"""
+    )
+
+
+def _digits_sql(expr: str) -> str:
+    """True when the text is a non-empty run of ASCII digits (an integer number of fen)."""
+    return f"({expr} <> '' AND ltrim({expr}, '0123456789') = '')"
+
+
+def _fen_int_sql(expr: str, ok: str) -> str:
+    """Integer fen as BIGINT where `ok` (up to 18 digits), else -1. Longer numbers are
+    left to ingest's DECIMAL cast, which rejects them."""
+    return f"CASE WHEN {ok} AND length({expr}) <= 18 THEN CAST({expr} AS BIGINT) ELSE -1 END"
+
+
+def _yuan_sql(expr: str, ok: str, fen: str) -> str:
+    """Integer fen text → yuan text ('2000' → '20.00', '5' → '0.05', '007' → '0.07');
+    NULL where not `ok`. Integer arithmetic where it fits, text operations beyond."""
+    digits = f"ltrim({expr}, '0')"
+    padded = f"CASE WHEN length({digits}) < 3 THEN lpad({digits}, 3, '0') ELSE {digits} END"
+    return (
+        f"CASE WHEN {fen} >= 0 THEN CAST({fen} // 100 AS VARCHAR) || '.' || lpad(CAST({fen} % 100 AS VARCHAR), 2, '0') "
+        f"WHEN {ok} THEN left({padded}, length({padded}) - 2) || '.' || right({padded}, 2) END"
+    )
+
+
+def _batch_sql(headers: list[str], roles: dict[str, int], clean: int, controls: bool) -> str:
+    """SELECT turning one batch of numbered lines (relation _BATCH: line, text) into
+    rows of the stage table: every line except blank ones and repeated headers, with
+    its cells typed, or the reason it is rejected. Everything here is row-local; what
+    needs other rows (group packets) is done in `_finish`.
+
+    `clean` (see _clean_sql) and `controls` say whether the batch has cells to clean
+    and control characters; without them cheaper SQL gives the same result. The split
+    ends in OFFSET 0, which keeps DuckDB from inlining it into every use of its fields
+    (it would otherwise run once per field)."""
+    width = len(headers)
+    third = [i for i, h in enumerate(headers) if "第三方账户名称" in _key(h)]
+
+    def role(name: str) -> str:
+        i = roles.get(name)
+        return "''" if i is None else f"coalesce({_clean_sql(_cell(i), clean)}, '')"
+
+    acquirer = f"coalesce({_unquote_sql(_clean_sql(_cell(third[-1]), clean))}, '')" if third else "''"
+    keys = _raw_keys(headers)
+    pairs = []
+    for i, key in enumerate(keys):
+        value = _cell(i)
+        if i in third:
+            value = _unquote_sql(value)
+        else:  # a JSON cell that moved to another column in an unknown layout
+            value = f"""CASE WHEN starts_with({value}, '"{{') AND ends_with({value}, '}}"') THEN {_unquote_sql(value)} ELSE {value} END"""
+        pairs.append(f"{_lit(key)}, {value}")
+    raw = f"json_object({', '.join(pairs)})::VARCHAR"
+    if not controls:
+        # A line without quotes, backslashes or control characters needs no JSON
+        # escaping and no unquoting: its object is the cells between fixed texts.
+        parts = []
+        for i, key in enumerate(keys):
+            lead = "{" if i == 0 else '",'
+            parts += [_lit(lead + json.dumps(key, ensure_ascii=False) + ':"'), f"f[{i + 1}]"]  # concat skips NULL
+        raw = f"""CASE WHEN contains(text, '"') OR contains(text, '\\') THEN {raw} ELSE concat({', '.join(parts)}, '"}}') END"""
+    gift = _lit(_GIFT_RE)
+    ws = _lit(_WHITESPACE)
+    return f"""
+    WITH split AS (
+        SELECT line, text, string_split(text, chr(9)) AS f FROM {_BATCH} WHERE line > 1 OFFSET 0
+    ),
+    cells AS (
+        SELECT line, text, len(f) AS nfields,
+               {role('uid')} AS uid, {role('txn')} AS txn, {role('big')} AS big, {role('ts')} AS ts,
+               {role('drcr')} AS drcr, {role('amount')} AS amount_raw, {role('recv_amount')} AS recv_raw,
+               {role('user_name')} AS user_name, {role('peer_id')} AS peer_id, {role('peer_name')} AS peer_name,
+               {role('memo1')} AS memo1, {role('memo2')} AS memo2, {role('use')} AS use, {acquirer} AS acquirer,
+               -- more fields than the header, and something in the extra ones
+               CASE WHEN len(f) <= {width} THEN false
+                    WHEN len(f) > {width + _EXTRA_SLACK} THEN true
+                    ELSE len(list_filter(f[{width + 1}:], lambda x: trim(x, {ws}) <> '')) > 0 END AS long_row,
+               len(f) = 1 AND trim({_cell(0)}, {ws}) = '' AS blank,
+               -- every header cell as read (the JSON cell unquoted); kept for rows that load
+               {raw} AS raw
+        FROM split
+    ),
+    flagged AS (
+        SELECT *,
+               CASE drcr WHEN '出' THEN 'out' WHEN '入' THEN 'in' ELSE 'neutral' END AS direction,
+               {_digits_sql('amount_raw')} AS amount_ok,
+               {_digits_sql('recv_raw')} AS recv_ok
+        FROM cells
+        -- blank lines and headers repeated inside the file (concatenated productions)
+        -- are not data: skipped, not rejected
+        WHERE NOT blank AND NOT (uid = {_lit(headers[roles["uid"]])} AND txn = {_lit(headers[roles["txn"]])})
+    ),
+    judged AS (
+        SELECT *,
+               CASE WHEN long_row THEN 'row has ' || nfields || ' fields, the header has {width}'
+                    WHEN nfields <= {roles["amount"]} THEN 'row has only ' || nfields || ' of {width} fields, no amount'
+                    WHEN amount_raw = '' THEN 'amount is empty'
+                    WHEN NOT amount_ok THEN 'amount is not an integer number of fen: ' || {_repr_sql('amount_raw')}
+               END AS reason,
+               {_fen_int_sql('amount_raw', 'amount_ok')} AS amount_fen,
+               {_fen_int_sql('recv_raw', 'recv_ok')} AS recv_fen,
+               -- kind, first match wins. 退款 in 备注2 counts only when 备注2 is not a
+               -- transfer note typed by the payer (a briber may write "退款" himself).
+               CASE
+                 WHEN direction = 'in' AND (contains(use, '退款') OR contains(memo1, '退款')
+                                            OR (contains(memo2, '退款') AND memo1 <> '微信转账')) THEN 'refund'
+                 WHEN memo1 = '微信红包' OR (memo1 <> '微信转账' AND memo2 = '微信红包') THEN 'red_packet'
+                 WHEN (contains(memo1, '转账') OR (memo1 = '' AND use = '转账')) AND starts_with(memo2, '扫二维码付款') THEN 'qr_payment'
+                 WHEN contains(memo1, '转账') OR (memo1 = '' AND use = '转账') THEN 'transfer'
+                 WHEN contains(use, '消费') AND (regexp_matches(memo2, {gift}, 'i') OR regexp_matches(peer_name, {gift}, 'i')
+                                               OR regexp_matches(acquirer, {gift}, 'i')) THEN 'gift_card'
+                 WHEN contains(use, '消费') THEN 'merchant'
+                 WHEN contains(use, '提现') THEN 'withdrawal'
+                 ELSE 'other'
+               END AS kind,
+               -- counterparty: 对手方ID, or the name for indirect (间连) merchants whose ID
+               -- is empty; their real merchant is only in the acquirer JSON
+               CASE WHEN peer_id <> '' THEN peer_id ELSE peer_name END AS counterparty,
+               CASE WHEN peer_id <> '' OR acquirer = '' THEN peer_name
+                    ELSE coalesce(nullif(regexp_extract(acquirer, '"fextend_name"\\s*:\\s*"([^"]*)"', 1), ''), peer_name)
+               END AS cp_name
+        FROM flagged
+    )
+    SELECT line, uid, user_name, ts, reason, txn, big, direction, amount_raw, peer_id, recv_raw, recv_ok,
+           reason IS NULL AND kind = 'red_packet' AND direction = 'out' AND txn <> '' AS red_out,
+           recv_fen > 0 AND amount_fen >= 0 AND recv_fen < amount_fen AS lone_share,
+           -- the raw line is kept only where a reject may need it
+           CASE WHEN reason IS NOT NULL OR NOT recv_ok THEN text END AS text,
+           {_yuan_sql('amount_raw', 'amount_ok', 'amount_fen')} AS amount_yuan,
+           {_yuan_sql('recv_raw', 'recv_ok', 'recv_fen')} AS recv_yuan,
+           kind,
+           CASE WHEN kind IN ('red_packet', 'transfer', 'qr_payment') AND direction = 'out' AND recv_fen = 0
+                THEN 'returned' ELSE 'success' END AS status,
+           CASE direction WHEN 'out' THEN uid WHEN 'in' THEN counterparty END AS payer,
+           CASE direction WHEN 'out' THEN counterparty WHEN 'in' THEN uid END AS payee,
+           CASE direction WHEN 'out' THEN user_name WHEN 'in' THEN cp_name END AS payer_name,
+           CASE direction WHEN 'out' THEN cp_name WHEN 'in' THEN user_name END AS payee_name,
+           CASE WHEN memo2 = memo1 OR memo2 IN ('微信红包', '微信转账') THEN '' ELSE memo2 END AS memo,
+           CASE WHEN memo1 <> '' OR use <> '' THEN memo1 || '/' || use ELSE '' END AS raw_type,
+           CASE WHEN reason IS NULL THEN raw END AS raw
+    FROM judged
+    """
+
+
+def _finish(con: duckdb.DuckDBPyConnection) -> None:
+    """Group red packets (formats.md §3.5), over the whole staged file: the sender's
+    file has one 出 row per grabber under one 交易单号, each repeating the packet total.
+    A 交易单号 with more than one distinct such row (exact duplicates count once) is a
+    group packet, and so is a lone row whose share is below the total. Each of its rows
+    is one movement to one grabber, amount = 对手方接收金额 (the share); a row without a
+    usable share is rejected (the total must never stand in for it)."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {GROUPS} AS
+        SELECT txn FROM {STAGE} WHERE red_out
+        GROUP BY txn HAVING count(DISTINCT (uid, big, ts, amount_raw, peer_id)) > 1
+        """
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP VIEW {_MARKED} AS
+        SELECT *, red_out AND (lone_share OR txn IN (SELECT txn FROM {GROUPS})) AS grp FROM {STAGE}
+        """
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP VIEW {ROWS} AS
+        SELECT line, nullif(txn, '') AS txn_id, nullif(txn, '') AS match_id,
+               CASE WHEN grp THEN txn END AS packet_id, nullif(ts, '') AS ts,
+               nullif(payer, '') AS payer, nullif(payee, '') AS payee,
+               nullif(payer_name, '') AS payer_name, nullif(payee_name, '') AS payee_name,
+               CASE WHEN grp THEN recv_yuan ELSE amount_yuan END AS amount, direction,
+               CASE WHEN grp THEN 'group_red_packet' ELSE kind END AS kind, status, 'tenpay' AS channel,
+               nullif(memo, '') AS memo, nullif(raw_type, '') AS raw_type,
+               CAST(NULL AS VARCHAR) AS raw_status, CAST(NULL AS VARCHAR) AS refund_ref, raw
+        FROM {_MARKED} WHERE reason IS NULL AND NOT (grp AND NOT recv_ok)
+        """
+    )
+    share = _lit("group red packet row without the grabber's share (对手方接收金额(分) empty)")
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP VIEW {REJECTS} AS
+        SELECT line, text AS raw, reason FROM {STAGE} WHERE reason IS NOT NULL
+        UNION ALL
+        SELECT line, text AS raw,
+               CASE WHEN recv_raw = '' THEN {share}
+                    ELSE '对手方接收金额 is not an integer number of fen: ' || {_repr_sql('recv_raw')} END AS reason
+        FROM {_MARKED} WHERE reason IS NULL AND grp AND NOT recv_ok
+        """
+    )
+
+
+def drop_staged(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the temporary relations of a staged file."""
+    for view in (REJECTS, ROWS, _MARKED):
+        con.execute(f"DROP VIEW IF EXISTS {view}")
+    for table in (GROUPS, STAGE):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 # --------------------------------------------------------------------------- parse
 
 
-class _Lines:
-    """Where the physical lines are, counted with numpy on the UTF-8 bytes (TAB and
-    LF are single bytes in UTF-8, so this is exact): fields per line, and the text
-    of any line on demand (for rejects)."""
+def stage(con: duckdb.DuckDBPyConnection, path: Path, *, owner: str | None = None) -> Parsed:
+    """Read a TenpayTrades.txt into temporary relations of `con`: the movement rows in
+    the view ROWS (MOVEMENT_COLUMNS, text, as analyzer.formats.base describes them) and
+    the rejected lines in the view REJECTS (line, raw, reason). Returns what was read,
+    with `rows_table` / `rejects_table` naming them. `drop_staged` removes them.
 
-    def __init__(self, text: str):
-        self.data = text.encode("utf-8")
-        buf = np.frombuffer(self.data, dtype=np.uint8)
-        self.newlines = np.flatnonzero(buf == 10)
-        n_lines = len(self.newlines) + (0 if text.endswith("\n") else 1)
-        tabs = np.flatnonzero(buf == 9)
-        line_of_tab = np.searchsorted(self.newlines, tabs)  # = number of LFs before the TAB
-        self.fields = np.bincount(line_of_tab, minlength=n_lines)[:n_lines] + 1
-
-    def text(self, index: int) -> str:
-        """The 0-based line `index` as text."""
-        start = 0 if index == 0 else int(self.newlines[index - 1]) + 1
-        end = int(self.newlines[index]) if index < len(self.newlines) else len(self.data)
-        return self.data[start:end].decode("utf-8", "replace")
-
-
-def _read(path: Path, name: str) -> str:
-    try:
-        data = Path(path).read_bytes()
-    except OSError as e:
-        raise FormatError(f"{name}: cannot read the file ({e.strerror or e})") from None
-    if not data.strip():
-        raise FormatError(f"{name}: the file is empty, not a TenpayTrades table")
-    try:
-        text, _encoding = decode_bytes(data)
-    except UnicodeDecodeError:
-        raise FormatError(f"{name}: not UTF-8 or GBK text, not a TenpayTrades table") from None
-    if "\x00" in text:
-        raise FormatError(f"{name}: binary data (NUL bytes), not a TenpayTrades table")
-    return text.replace("\r\n", "\n")
-
-
-def parse(path: Path, *, owner: str | None = None) -> Parsed:
-    """Read a TenpayTrades.txt into movement rows (see analyzer.formats.base).
-
-    Raises FormatError (one line naming the file) when the file is not text or
-    its header lacks 用户ID, 交易单号, 借贷类型, 交易时间 or 交易金额(分). Rows with
-    more fields than the header, or a non-integer fen amount, become rejects.
+    Raises FormatError (one line naming the file) when the file is not text or its
+    header lacks 用户ID, 交易单号, 借贷类型, 交易时间 or 交易金额(分). Rows with more
+    fields than the header, or a non-integer fen amount, become rejects.
     """
     name = display_path(path)
     try:
-        return _parse(path, name, owner)
+        return _stage(con, Path(path), name, owner)
     except FormatError:
+        drop_staged(con)
         raise
     except Exception as e:  # a malformed file must not end in a traceback
         raise FormatError(f"{name}: cannot read the table ({type(e).__name__}: {e})".splitlines()[0]) from e
 
 
-def _parse(path: Path, name: str, owner: str | None) -> Parsed:
-    text = _read(path, name)
-    headers = _header_line(text)
-    roles = _map_columns(headers)
-    missing = [label for role, label in _ESSENTIAL.items() if role not in roles]
-    if missing:
-        raise FormatError(f"{name}: not a TenpayTrades table, the header lacks {', '.join(missing)}")
+def parse(path: Path, *, owner: str | None = None) -> Parsed:
+    """Read a TenpayTrades.txt into movement rows in a DataFrame (see
+    analyzer.formats.base): `stage` in a private in-memory DuckDB, then fetched. For
+    files of any size, ingest uses `stage` on the case itself instead."""
+    con = duckdb.connect(config={"memory_limit": "1GB", "autoinstall_known_extensions": False})
+    try:
+        parsed = stage(con, path, owner=owner)
+        rows = _frame(con.execute(f"SELECT {', '.join(MOVEMENT_COLUMNS)} FROM {ROWS} ORDER BY line").df())
+        rejects = [Reject(line=int(ln), raw=raw or "", reason=reason)
+                   for ln, raw, reason in con.execute(f"SELECT * FROM {REJECTS} ORDER BY line").fetchall()]  # fmt: skip
+    except FormatError:
+        raise
+    except Exception as e:
+        name = display_path(path)
+        raise FormatError(f"{name}: cannot read the table ({type(e).__name__}: {e})".splitlines()[0]) from e
+    finally:
+        con.close()
+    parsed.rows, parsed.rejects = rows, rejects
+    parsed.rows_table = parsed.rejects_table = None
+    return parsed
+
+
+def _frame(df: pd.DataFrame) -> pd.DataFrame:
+    """The fetched rows in the parser contract's dtypes: `line` int64, text as Python
+    str or None (object columns)."""
+    if df.empty:
+        return empty_rows()
+    text = [c for c in MOVEMENT_COLUMNS if c != "line"]
+    df[text] = df[text].astype(object).where(df[text].notna(), None)
+    df["line"] = df["line"].astype("int64")
+    return df
+
+
+def _stage(con: duckdb.DuckDBPyConnection, path: Path, name: str, owner: str | None) -> Parsed:
+    try:
+        if _blank(path):
+            raise FormatError(f"{name}: the file is empty, not a TenpayTrades table")
+        with open(path, "rb") as fh:
+            start = fh.read(2)
+    except OSError as e:
+        raise FormatError(f"{name}: cannot read the file ({e.strerror or e})") from None
+    # As decode_bytes: UTF-16 when a BOM says so, else UTF-8, else GB18030 (a superset
+    # of GBK). A UTF-8 file that turns out not to be is staged again from the start.
+    tries = [("utf-16", "utf-16")] if start in (b"\xff\xfe", b"\xfe\xff") else [("utf-8", "utf-8"), ("gb18030", "gbk")]
+    for codec, label in tries:
+        try:
+            return _stage_as(con, path, name, owner, codec, label)
+        except (_NotThisEncoding, UnicodeDecodeError):
+            drop_staged(con)
+        except OSError as e:
+            raise FormatError(f"{name}: cannot read the file ({e.strerror or e})") from None
+    raise FormatError(f"{name}: not UTF-8 or GBK text, not a TenpayTrades table")
+
+
+def _stage_as(con, path: Path, name: str, owner: str | None, codec: str, label: str) -> Parsed:
+    drop_staged(con)
+    headers: list[str] = []
+    roles: dict[str, int] = {}
+    statements: dict[tuple[int, bool], str] = {}
+    created = False
+    next_line = 1
+    try:
+        for lines, variant in _prefetch(_batches(path, codec)):
+            if not created and next_line == 1:  # the first piece: line 1 is the header
+                headers = _header_line(lines[0].as_py() if len(lines) else "")
+                roles = _map_columns(headers)
+                missing = [label_ for role, label_ in _ESSENTIAL.items() if role not in roles]
+                if missing:
+                    raise FormatError(f"{name}: not a TenpayTrades table, the header lacks {', '.join(missing)}")
+            numbers = pa.array(np.arange(next_line, next_line + len(lines), dtype=np.int64))
+            next_line += len(lines)
+            if variant not in statements:
+                statements[variant] = _batch_sql(headers, roles, *variant)
+            con.register(_BATCH, pa.table({"line": numbers, "text": lines}))
+            try:
+                into = f"INSERT INTO {STAGE} " if created else f"CREATE TEMP TABLE {STAGE} AS "
+                con.execute(into + statements[variant])
+                created = True
+            finally:
+                con.unregister(_BATCH)
+    except _Binary:
+        raise FormatError(f"{name}: binary data (NUL bytes), not a TenpayTrades table") from None
+    if not created:
+        raise FormatError(f"{name}: the file is empty, not a TenpayTrades table")
+    _finish(con)
+
     width = len(headers)
     if tuple(headers) == HEADER_27:
         fmt = "tenpay_27"
@@ -344,235 +712,32 @@ def _parse(path: Path, name: str, owner: str | None) -> Parsed:
         fmt = "tenpay_26"
     else:
         fmt = f"tenpay_{width}"
-
-    physical = _Lines(text)
-    fields = physical.fields
-    n_cols = max(width, int(fields.max()))
-    # Only a few columns beyond the header are kept to check that extra fields
-    # are empty; a line with more than that is rejected without looking.
-    n_keep = min(n_cols, width + _EXTRA_SLACK)
-    try:
-        # QUOTE_NONE: the layout has no quoting except one JSON cell, and a stray
-        # '"' in a memo must not swallow the following lines. Each physical line
-        # is one record, so the frame index + 1 is the line number.
-        df = pd.read_csv(
-            io.StringIO(text),
-            sep="\t",
-            header=None,
-            names=range(n_cols),
-            usecols=range(n_keep),
-            dtype=str,
-            keep_default_na=False,
-            quoting=csv.QUOTE_NONE,
-            skip_blank_lines=False,
-            lineterminator="\n",
-            engine="c",
-        )
-    except Exception as e:  # pandas raises ParserError, ValueError, csv.Error ...
-        msg = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
-        raise FormatError(f"{name}: cannot split the table ({msg})") from None
-    if len(df) != len(fields):
-        raise FormatError(f"{name}: cannot split the table into lines ({len(df)} records, {len(fields)} lines)")
-    df = df.fillna("")
-    invisible = re.search(_INVISIBLE_RE + "|\xa0", text) is not None
-
-    body = df.iloc[1:]
-    nfields = fields[1:]
-    lines = np.arange(2, len(df) + 1, dtype="int64")
-
-    def col(role: str) -> pd.Series:
-        i = roles.get(role)
-        if i is None:
-            return pd.Series("", index=body.index, dtype="str")
-        return _clean(body[i], invisible)
-
-    uid, txn = col("uid"), col("txn")
-    # Blank lines and header lines repeated inside the file (concatenated
-    # productions) are not data: skipped, not rejected.
-    blank = (nfields == 1) & (body[0].str.strip() == "").to_numpy()
-    repeated_header = ((uid == headers[roles["uid"]]) & (txn == headers[roles["txn"]])).to_numpy()
-    data = ~(blank | repeated_header)
-
-    amount_raw, recv_raw = col("amount"), col("recv_amount")
-    amount_yuan, amount_ok = _fen_to_yuan(amount_raw)
-    recv_yuan, recv_ok = _fen_to_yuan(recv_raw)
-    amount_fen = _fen_int(amount_raw, amount_ok)
-    recv_fen = _fen_int(recv_raw, recv_ok)
-    recv_empty = (recv_raw == "").to_numpy()
-
-    # Long rows: more fields than the header and something in the extra ones.
-    extra = nfields > width + _EXTRA_SLACK
-    for i in range(width, n_keep):
-        extra |= (body[i].str.strip() != "").to_numpy()
-    long_row = data & (nfields > width) & extra
-    too_short = data & ~long_row & (nfields <= roles["amount"])
-    bad_amount = data & ~long_row & ~too_short & ~amount_ok.to_numpy()
-
-    direction = np.select(
-        [(col("drcr") == "出").to_numpy(), (col("drcr") == "入").to_numpy()], ["out", "in"], "neutral"
-    ).astype(object)
-    out = direction == "out"
-    incoming = direction == "in"
-
-    memo1, memo2, use = col("memo1"), col("memo2"), col("use")
-    peer_id, peer_name = col("peer_id"), col("peer_name")
-    third = [i for i, h in enumerate(headers) if "第三方账户名称" in _key(h)]
-    acquirer_json = (
-        _unquote(_clean(body[third[-1]], invisible)) if third else pd.Series("", index=body.index, dtype="str")
-    )
-
-    # kind, first match wins. 退款 in 备注2 counts only when 备注2 is not a
-    # transfer note typed by the payer (a briber may write "退款" himself).
-    refund = incoming & (
-        use.str.contains("退款", regex=False)
-        | memo1.str.contains("退款", regex=False)
-        | (memo2.str.contains("退款", regex=False) & (memo1 != "微信转账"))
-    ).to_numpy()
-    red = ((memo1 == "微信红包") | ((memo1 != "微信转账") & (memo2 == "微信红包"))).to_numpy()
-    transfer = (memo1.str.contains("转账", regex=False) | ((memo1 == "") & (use == "转账"))).to_numpy()
-    qr = transfer & memo2.str.startswith("扫二维码付款").to_numpy()
-    merchant = use.str.contains("消费", regex=False).to_numpy()
-    gift = merchant & (
-        _matches(memo2, _GIFT_RE) | _matches(peer_name, _GIFT_RE) | _matches(acquirer_json, _GIFT_RE)
-    )
-    withdrawal = use.str.contains("提现", regex=False).to_numpy()
-    kind = np.select(
-        [refund, red, qr, transfer, gift, merchant, withdrawal],
-        ["refund", "red_packet", "qr_payment", "transfer", "gift_card", "merchant", "withdrawal"],
-        "other",
-    ).astype(object)
-
-    # Group red packets (formats.md §3.5): the sender's file has one 出 row per
-    # grabber under one 交易单号, each repeating the packet total. Count distinct
-    # rows per 交易单号 (exact duplicates once), and also take a lone row whose
-    # share is below the total as one share of a group packet.
-    big, ts = col("big"), col("ts")
-    loadable = data & ~long_row & ~too_short & ~bad_amount
-    red_out = loadable & (kind == "red_packet") & out & (txn != "").to_numpy()
-    dedupe_key = pd.DataFrame(
-        {"u": uid, "t": txn, "b": big, "ts": ts, "d": direction, "a": amount_raw, "p": peer_id}
-    )
-    distinct = red_out & ~dedupe_key.duplicated().to_numpy()
-    rows_per_txn = (
-        pd.Series(distinct.astype("int64"), index=body.index).groupby(txn.to_numpy()).transform("sum").to_numpy()
-    )
-    lone_share = (recv_fen > 0) & (amount_fen >= 0) & (recv_fen < amount_fen)
-    group = red_out & ((rows_per_txn > 1) | lone_share)
-    kind = np.where(group, "group_red_packet", kind).astype(object)
-    # A group row's amount is the grabber's share; without a usable share the
-    # row cannot be loaded (the total must never stand in for it).
-    bad_share = group & (recv_empty | ~recv_ok.to_numpy())
-
-    amount = np.where(group, recv_yuan.to_numpy(), amount_yuan.to_numpy()).astype(object)
-    sent = np.isin(kind, ["red_packet", "group_red_packet", "transfer", "qr_payment"]) & out
-    status = np.where(sent & (recv_fen == 0), "returned", "success").astype(object)
-
-    # Counterparty: 对手方ID, or the name for indirect (间连) merchants whose ID is empty.
-    counterparty = peer_id.where(peer_id != "", peer_name).to_numpy()
-    # For indirect merchants the real merchant is only in the acquirer JSON.
-    ext_name = _extract(acquirer_json, r'"fextend_name"\s*:\s*"(?P<v>[^"]*)"')
-    counterparty_name = peer_name.where((peer_id != "") | (ext_name == ""), ext_name).to_numpy()
-    user = uid.to_numpy()
-    user_name = col("user_name").to_numpy()
-    payer = np.select([out, incoming], [user, counterparty], "").astype(object)
-    payee = np.select([out, incoming], [counterparty, user], "").astype(object)
-    payer_name = np.select([out, incoming], [user_name, counterparty_name], "").astype(object)
-    payee_name = np.select([out, incoming], [counterparty_name, user_name], "").astype(object)
-
-    repeats_memo1 = (memo2 == memo1) | memo2.isin(["微信红包", "微信转账"])
-    memo = memo2.where(~repeats_memo1, "")
-    raw_type = (memo1 + "/" + use).where((memo1 != "") | (use != ""), "")
-
-    # raw: every header cell as read, the JSON cell unquoted.
-    keep = loadable & ~bad_share
-    kept = body.loc[keep, list(range(width))]
-    raw_cells = []
-    for i in range(width):
-        c = kept[i]
-        if i in third:
-            c = _unquote(c)
-        else:  # a JSON cell that moved to another column in an unknown layout
-            c = c.where(~(c.str.startswith('"{') & c.str.endswith('}"')), _unquote(c))
-        raw_cells.append(c)
-    raw_list = _raw_json(_raw_keys(headers), raw_cells)
-
-    n = int(keep.sum())
-    columns = {
-        "txn_id": txn[keep],
-        "match_id": txn[keep],
-        "packet_id": np.where(group, txn.to_numpy(), "")[keep],
-        "ts": ts[keep],
-        "payer": payer[keep],
-        "payee": payee[keep],
-        "payer_name": payer_name[keep],
-        "payee_name": payee_name[keep],
-        "amount": amount[keep],
-        "direction": direction[keep],
-        "kind": kind[keep],
-        "status": status[keep],
-        "channel": np.full(n, "tenpay", dtype=object),
-        "memo": memo[keep],
-        "raw_type": raw_type[keep],
-        "raw_status": np.full(n, "", dtype=object),
-        "refund_ref": np.full(n, "", dtype=object),
-        "raw": raw_list,
-    }
-    if n == 0:
-        rows = empty_rows()
-    else:
-        # Explicit object Series: pandas 3 would otherwise infer its str dtype (None → NaN).
-        data_cols = {"line": pd.Series(lines[keep], dtype="int64")}
-        data_cols.update({c: pd.Series(_text(v), dtype=object) for c, v in columns.items()})
-        rows = pd.DataFrame(data_cols)[list(MOVEMENT_COLUMNS)]
-
-    rejects = _rejects(physical, lines, nfields, width, long_row, too_short, bad_amount, bad_share,
-                       amount_raw, recv_raw)  # fmt: skip
-
-    file_owner, owner_name = _owner(uid[data], col("user_name")[data], ts[data], path)
+    rows_read = con.execute(f"SELECT count(*) FROM {STAGE}").fetchone()[0]
+    file_owner, owner_name = _owner(con, path)
     return Parsed(
         format=fmt,
         owner=owner if owner is not None else file_owner,
-        rows=rows,
-        rejects=rejects,
-        rows_read=len(rows) + len(rejects),
+        rows=None,
+        rows_read=rows_read,
         owner_name=owner_name,
+        encoding=label,
+        rows_table=ROWS,
+        rejects_table=REJECTS,
     )
 
 
-def _rejects(physical, lines, nfields, width, long_row, too_short, bad_amount, bad_share, amount_raw, recv_raw):
-    """Reject records for the (few) bad rows; the loop runs over rejects only."""
-    out: list[Reject] = []
-    bad = long_row | too_short | bad_amount | bad_share
-    for pos in np.flatnonzero(bad):
-        raw = physical.text(int(lines[pos]) - 1)
-        if long_row[pos]:
-            reason = f"row has {int(nfields[pos])} fields, the header has {width}"
-        elif too_short[pos]:
-            reason = f"row has only {int(nfields[pos])} of {width} fields, no amount"
-        elif bad_amount[pos]:
-            value = amount_raw.iloc[pos]
-            reason = "amount is empty" if value == "" else f"amount is not an integer number of fen: {value!r}"
-        else:
-            value = recv_raw.iloc[pos]
-            reason = (
-                "group red packet row without the grabber's share (对手方接收金额(分) empty)"
-                if value == ""
-                else f"对手方接收金额 is not an integer number of fen: {value!r}"
-            )
-        out.append(Reject(line=int(lines[pos]), raw=raw, reason=reason))
-    return out
-
-
-def _owner(uid: pd.Series, names: pd.Series, ts: pd.Series, path: Path) -> tuple[str | None, str | None]:
-    """The file's 用户ID (most frequent if rows disagree; the account folder for a
-    header-only file) and its latest 用户侧账号名称."""
-    if not (uid != "").any():
+def _owner(con, path: Path) -> tuple[str | None, str | None]:
+    """The file's 用户ID (most frequent if rows disagree, the first seen on a tie; the
+    account folder for a header-only file) and its latest 用户侧账号名称."""
+    found = con.execute(
+        f"SELECT uid FROM {STAGE} WHERE uid <> '' GROUP BY uid ORDER BY count(*) DESC, min(line) LIMIT 1"
+    ).fetchall()
+    if not found:
         folder = display_path(Path(path).parent.name) if Path(path).parent.name else ""
         return (folder or None), None
-    owner = str(uid[uid != ""].value_counts().idxmax())
-    mine = pd.DataFrame({"n": names, "ts": ts})[(uid == owner) & (names != "")]
-    if mine.empty:
-        return owner, None
-    # Stable sort: the last row of the latest timestamp wins (names change over time).
-    latest = mine.sort_values("ts", kind="stable").iloc[-1]["n"]
-    return owner, str(latest)
+    owner = found[0][0]
+    # The last row of the latest timestamp wins (names change over time).
+    name = con.execute(
+        f"SELECT user_name FROM {STAGE} WHERE uid = ? AND user_name <> '' ORDER BY ts DESC, line DESC LIMIT 1", [owner]
+    ).fetchall()
+    return owner, (name[0][0] if name else None)
