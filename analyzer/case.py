@@ -48,6 +48,21 @@ CONFIG_TEMPLATE = """\
 # [workdays]
 # "2027-02-07" = "春节调休"
 
+# When a gift counts as given back (every rule alike): a payment back to the giver of
+# about the same amount (± return_tolerance) within return_days after it.
+#
+# [giving_back]
+# return_days = 7
+# return_tolerance = 0.05
+
+# What an AA share of a shared bill looks like (every rule leaves these out alike): the
+# memo names one of the words (any case; each may be a regular expression) and the
+# amount is at most max_amount yuan.
+#
+# [aa_shares]
+# words = ["AA", "群收款", "均摊", "分摊", "平摊"]
+# max_amount = 500
+
 # Rule thresholds for this case, overriding each rule's defaults.
 #
 # [rules.split_packets]

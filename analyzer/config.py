@@ -1,8 +1,9 @@
 """The case settings in rpa.toml: windows, events, holiday overrides, calendar, giving
-back and rule parameters. Read on every command; a mistake is one error line naming the key."""
+back, AA shares and rule parameters. Read on every command; a mistake is one error line naming the key."""
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from datetime import date
@@ -50,6 +51,21 @@ class GivingBack:
     return_tolerance: Decimal = Decimal("0.05")  # a ratio: an exact decimal, never a float
 
 
+# The memo words that mark an AA / shared-bill settlement (群收款 is WeChat's AA collection).
+AA_WORDS = ("AA", "群收款", "均摊", "分摊", "平摊")
+
+
+@dataclass(frozen=True)
+class AaShares:
+    """What an AA share looks like ([aa_shares]): a packet, transfer or QR payment whose
+    memo names one of `words` (case-insensitive; each may be a regular expression) and
+    whose amount is at most `max_amount` yuan. Such a share of a shared bill is no gift
+    and no payment to a voter; every rule leaves it out alike (the scan table aa_shares)."""
+
+    words: tuple[str, ...] = AA_WORDS
+    max_amount: Decimal = Decimal(500)  # yuan: a generous share of a shared meal
+
+
 @dataclass
 class Settings:
     """Everything rpa.toml holds."""
@@ -60,6 +76,7 @@ class Settings:
     workdays: dict[date, str] = field(default_factory=dict)
     calendar: dict = field(default_factory=dict)
     giving_back: GivingBack = field(default_factory=GivingBack)
+    aa_shares: AaShares = field(default_factory=AaShares)
     rules: dict[str, dict] = field(default_factory=dict)
     rules_dir: Path | None = None
 
@@ -104,9 +121,32 @@ def _giving_back(table, where: str) -> GivingBack:
     return GivingBack(days, exact)
 
 
+def _aa_shares(table, where: str) -> AaShares:
+    if not isinstance(table, dict):
+        raise ConfigError(f'{where} must be a table (words = ["AA", "群收款"], max_amount = 500)')
+    unknown = sorted(set(table) - {"words", "max_amount"})
+    if unknown:
+        raise ConfigError(f"{where}: unknown key `{unknown[0]}` (known: words, max_amount)")
+    words = table.get("words", list(AaShares.words))
+    if not isinstance(words, list) or not words or not all(isinstance(w, str) and w.strip() for w in words):
+        raise ConfigError(f'{where}: words must be a non-empty list of non-empty strings, e.g. ["AA", "群收款"]')
+    for word in words:
+        try:
+            re.compile(word)
+        except re.error as exc:
+            raise ConfigError(f"{where}: words: {word!r} is not a regular expression ({exc})") from None
+    amount = table.get("max_amount", AaShares.max_amount)
+    if isinstance(amount, bool) or not isinstance(amount, (int, float, Decimal)) or amount < 0:
+        raise ConfigError(f"{where}: max_amount must be an amount in yuan (0 or more), not {amount!r}")
+    exact = Decimal(str(amount))
+    if not exact.is_finite() or exact.as_tuple().exponent < -2 or exact >= Decimal("1e16"):
+        raise ConfigError(f"{where}: max_amount takes at most two decimals (yuan and fen), not {amount!r}")
+    return AaShares(tuple(w.strip() for w in words), exact)
+
+
 def parse_settings(data: dict, source: str = "rpa.toml", base: Path | None = None) -> Settings:
     """Validate the parsed TOML of a case's settings."""
-    known = {"windows", "events", "holidays", "workdays", "calendar", "giving_back", "rules", "rules_dir"}
+    known = {"windows", "events", "holidays", "workdays", "calendar", "giving_back", "aa_shares", "rules", "rules_dir"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"{source}: unknown section `{unknown[0]}` (known: {', '.join(sorted(known))})")
@@ -150,6 +190,7 @@ def parse_settings(data: dict, source: str = "rpa.toml", base: Path | None = Non
         raise ConfigError(f"{source}: [calendar] must be a table")
     settings.calendar = dict(calendar)
     settings.giving_back = _giving_back(data.get("giving_back", {}), f"{source}: [giving_back]")
+    settings.aa_shares = _aa_shares(data.get("aa_shares", {}), f"{source}: [aa_shares]")
     rules = data.get("rules", {})
     if not isinstance(rules, dict) or not all(isinstance(v, dict) for v in rules.values()):
         raise ConfigError(f"{source}: [rules.<id>] tables hold a rule's parameters, e.g. [rules.split_packets]")

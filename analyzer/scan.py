@@ -17,14 +17,25 @@ Before the rules run, the scan builds the tables they read (TEMP, this connectio
                  refund row names (refund_of)
   power          giver, official, relation: the giver is the official's subordinate or
                  service object ('both' when both) and not also his family
+  aa_settings    one row: words, max_amount ([aa_shares] in rpa.toml)
+  aa_shares      id: every packet, group-packet share, transfer or QR payment whose memo
+                 names an AA word (case-insensitive) and whose amount is at most max_amount:
+                 a share of a shared bill, no gift (rules leave these out alike)
+  gifts          id, ts, day, kind, giver, giver_person, receiver, amount, aa: every
+                 accepted person-to-person packet, group-packet share or transfer (not
+                 refunded, returned or pending; amount net of linked refunds) that a rule
+                 can ask about: to an official, a Party member or an official's family
+                 member, or, around an election window, from a voter (a Party member or a
+                 member of the window's unit); never between family members. giver is the
+                 payer (the person, else the account), receiver the payee person; aa marks
+                 an AA share (kept in, so that the giving-back ledger is the same for all)
   giving_back_settings  one row: return_days, return_tolerance ([giving_back] in rpa.toml)
-  given_back     id, back_ids, how: the accepted person-to-person gifts (packets and
-                 transfers not refunded, returned or pending, net of linked refunds) that
-                 the receiver gave back to the giver within return_days: one to one by a
-                 payment of about the same amount (± return_tolerance, how = 'equal payment
-                 back'), or in bulk (how = 'payments back'); back_ids are the payments.
-                 One ledger per (receiver, giver) pair over all gifts of the pair; rules
-                 that judge kept gifts take theirs NOT IN given_back.
+  given_back     id, back_ids, how: the gifts (above) that the receiver gave back to the
+                 giver within return_days: one to one by a payment of about the same amount
+                 (± return_tolerance, how = 'equal payment back'), or in bulk (how =
+                 'payments back'); back_ids are the payments. One ledger per (receiver,
+                 giver) pair over all gifts of the pair; rules that judge kept gifts take
+                 theirs NOT IN given_back.
 
 Then the database is locked (no file access, no ATTACH, configuration frozen) and each
 rule runs with its parameters. A rule returns one row per finding (rules.OUTPUT_COLUMNS
@@ -119,6 +130,7 @@ def prepare(con: duckdb.DuckDBPyConnection, settings: Settings, scope: str = "al
         """
     )
     _shared_tables(con)
+    _gift_tables(con, settings)
     _giving_back_tables(con, settings)
 
 
@@ -165,42 +177,9 @@ def _shared_tables(con) -> None:
 # window sums over time ranges do the bulk step.
 GIVEN_BACK_SQL = """
 CREATE OR REPLACE TEMP TABLE given_back AS
-WITH refunded AS (
-    -- money given back through the platform: a refund row points at the movement it
-    -- returns (an equality join on the movement id)
-    SELECT refund_of AS id, sum(amount) AS amount
-    FROM mv
-    WHERE kind = 'refund' AND refund_of IS NOT NULL
-    GROUP BY refund_of
-),
-gifts AS (
-    -- every accepted person-to-person gift: refunded / returned were never accepted,
-    -- pending not (yet); linked refunds are netted out
-    SELECT m.id, m.ts, m.payee_party AS receiver, m.payer_party AS giver,
-           m.amount - coalesce(r.amount, 0) AS amount
-    FROM mv AS m
-    LEFT JOIN refunded AS r ON r.id = m.id
-    WHERE m.kind IN ('red_packet', 'group_red_packet', 'transfer')
-      AND m.status NOT IN ('refunded', 'returned', 'pending')
-      AND m.payee_person IS NOT NULL
-      AND m.payer_party IS NOT NULL
-      AND m.payer_party <> m.payee_party
-      AND m.amount - coalesce(r.amount, 0) > 0
-      -- only gifts a rule can ask about: to an official, a Party member or an official's
-      -- family member, from outside the receiver's family (most packets of ordinary life
-      -- are between family members: leaving them out keeps the ledger small)
-      AND m.payee_person IN (
-          SELECT person_id FROM people WHERE official OR party_member
-          UNION
-          SELECT f.person_id FROM rel AS f JOIN people AS o ON o.person_id = f.other_id AND o.official
-          WHERE f.relation = 'family'
-      )
-      AND NOT EXISTS (
-          SELECT 1 FROM rel AS f
-          WHERE f.relation = 'family' AND f.person_id = m.payer_person AND f.other_id = m.payee_person
-      )
-),
-pairs AS (
+WITH pairs AS (
+    -- the gifts (scan table gifts: accepted, net of linked refunds, from outside the
+    -- receiver's family) per receiver and giver
     SELECT receiver, giver, min(ts) AS first_ts, max(ts) AS last_ts
     FROM gifts
     GROUP BY receiver, giver
@@ -277,6 +256,85 @@ SELECT CAST(id AS BIGINT) AS id, CAST(back_ids AS BIGINT[]) AS back_ids, CAST(ho
 FROM given
 ORDER BY id
 """
+
+
+# Which movements are gifts, once for all rules (see the module docstring). Kinds,
+# statuses, refunds and family are judged here alike; each rule then picks its givers
+# and receivers (power, proxies, occasions ...) and leaves out the AA shares.
+GIFTS_SQL = """
+CREATE OR REPLACE TEMP TABLE gifts AS
+WITH receivers AS (
+    -- the persons a rule asks about as receivers: officials, Party members and officials'
+    -- family members (most packets of ordinary life are between other people: leaving
+    -- them out keeps the table and the giving-back ledger small)
+    SELECT person_id FROM people WHERE official OR party_member
+    UNION
+    SELECT f.person_id FROM rel AS f JOIN people AS o ON o.person_id = f.other_id AND o.official
+    WHERE f.relation = 'family'
+),
+voters AS (
+    -- around each election window (from twice return_days before it), the voters: what
+    -- they paid anyone may be a loan or a gift that a payment to them in the window
+    -- gives back (election_mass_transfer does not count such repayments)
+    SELECT p.person_id, w.start_day - 2 * $return_days AS day_from, w.end_day AS day_to
+    FROM scan_windows AS w
+    JOIN people AS p ON p.party_member OR p.org_unit = w.org_unit
+    WHERE w.kind = 'election'
+)
+SELECT m.id, m.ts, m.day, m.kind, m.payer_party AS giver, m.payer_person AS giver_person,
+       m.payee_person AS receiver,
+       m.amount - coalesce(r.amount, 0) AS amount,
+       a.id IS NOT NULL AS aa
+FROM mv AS m
+LEFT JOIN refunded AS r ON r.id = m.id
+LEFT JOIN aa_shares AS a ON a.id = m.id
+WHERE m.kind IN ('red_packet', 'group_red_packet', 'transfer')
+  -- refunded / returned: never accepted; pending: not (yet) accepted
+  AND m.status NOT IN ('refunded', 'returned', 'pending')
+  AND m.payee_person IS NOT NULL
+  AND m.payer_party IS NOT NULL
+  AND m.payer_party <> m.payee_party
+  AND m.amount - coalesce(r.amount, 0) > 0
+  AND (
+      m.payee_person IN (SELECT person_id FROM receivers)
+      -- (a semi-join on the id: one hash join over the few windows' voters)
+      OR m.id IN (
+          SELECT x.id
+          FROM mv AS x
+          JOIN voters AS v ON v.person_id = x.payer_person AND x.day BETWEEN v.day_from AND v.day_to
+          WHERE x.kind IN ('red_packet', 'group_red_packet', 'transfer')
+      )
+  )
+  -- not between family members
+  AND NOT EXISTS (
+      SELECT 1 FROM rel AS f
+      WHERE f.relation = 'family' AND f.person_id = m.payer_person AND f.other_id = m.payee_person
+  )
+"""
+
+
+def _gift_tables(con, settings: Settings) -> None:
+    """aa_settings, aa_shares and gifts (see the module docstring)."""
+    from analyzer.config import ConfigError
+
+    aa = settings.aa_shares
+    con.execute("CREATE OR REPLACE TEMP TABLE aa_settings (words VARCHAR[], max_amount DECIMAL(18,2))")
+    con.execute("INSERT INTO aa_settings VALUES (?, ?)", [list(aa.words), aa.max_amount])
+    try:
+        # the memo is matched case-insensitively (aa = AA); a NULL memo matches nothing
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE aa_shares AS
+            SELECT id FROM mv
+            WHERE kind IN ('red_packet', 'group_red_packet', 'transfer', 'qr_payment')
+              AND amount <= $max_amount
+              AND regexp_matches(memo, $pattern, 'i')
+            """,
+            {"max_amount": aa.max_amount, "pattern": "|".join(aa.words)},
+        )
+    except duckdb.Error as exc:
+        raise ConfigError(f"rpa.toml [aa_shares] words: {str(exc).splitlines()[0]}") from None
+    con.execute(GIFTS_SQL, {"return_days": settings.giving_back.return_days})
 
 
 def _giving_back_tables(con, settings: Settings) -> None:

@@ -19,12 +19,6 @@
 -- [params.return_days]
 -- default = 7
 -- description = "a payment the official gave back (same amount or more to the same person) within this many days is not counted"
--- [params.aa_words]
--- default = ["AA", "群收款", "均摊", "分摊", "平摊"]
--- description = "words in the (upper-cased) memo that mark an AA split or a group collection, not a gift"
--- [params.aa_max_amount]
--- default = 500.0
--- description = "largest payment in yuan that an AA memo can excuse (a generous share of a shared meal); larger 'AA' payments count"
 
 WITH pay AS (
     -- payments to an official from a person declared as his subordinate or service object
@@ -41,7 +35,8 @@ WITH pay AS (
       AND m.amount >= $min_amount
       AND m.payer_person <> m.payee_person
       -- an AA split or a group collection, if its memo says so and the amount fits a share
-      AND NOT (m.memo IS NOT NULL AND regexp_matches(upper(m.memo), array_to_string($aa_words, '|')) AND m.amount <= $aa_max_amount)
+      -- (the scan table aa_shares, [aa_shares] in rpa.toml)
+      AND m.id NOT IN (SELECT id FROM aa_shares)
       AND EXISTS (
           SELECT 1 FROM rel AS r
           WHERE r.person_id = m.payer_person AND r.other_id = m.payee_person

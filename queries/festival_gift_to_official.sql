@@ -16,36 +16,27 @@
 -- [params.low_total]
 -- default = 50.0
 -- description = "total in yuan below which the finding is low: grabbed shares and token greetings (still reported: 不论金额多大)"
--- [params.aa_words]
--- default = ["AA", "群收款", "均摊", "分摊", "平摊"]
--- description = "words in the upper-cased memo that mark an AA / shared-bill settlement, which is not a gift (any one of them; each may be a regular expression)"
--- [params.aa_max_amount]
--- default = 500.0
--- description = "largest payment in yuan that an AA memo can excuse; larger 'AA' payments count as gifts"
 
-WITH gifts AS (
-    -- every accepted gift from such a giver, on any day (kept or not is decided by the
-    -- scan's ledger, given_back, over all gifts of the pair; the festival filter comes after)
-    SELECT m.id, m.ts, m.day, w.official AS receiver, w.giver, w.relation, m.amount - coalesce(r.amount, 0) AS amount,
+WITH received AS (
+    -- every accepted gift from such a giver, on any day (the scan table gifts: packets,
+    -- group-packet shares and transfers not refunded, returned or pending, net of linked
+    -- refunds; AA shares are no gift). Kept or not is decided by the scan's ledger,
+    -- given_back, over all gifts of the pair; the festival filter comes after
+    SELECT g.id, g.ts, g.day, w.official AS receiver, w.giver, w.relation, g.amount,
            CASE WHEN EXISTS (
                SELECT 1 FROM occasion_owners AS o
-               WHERE o.person_id = w.official AND m.day BETWEEN o.day_from AND o.day_to
+               WHERE o.person_id = w.official AND g.day BETWEEN o.day_from AND o.day_to
            ) THEN 1 ELSE 0 END AS at_occasion
-    FROM mv AS m
-    JOIN power AS w ON w.giver = m.payer_person AND w.official = m.payee_person
-    LEFT JOIN refunded AS r ON r.id = m.id
-    WHERE m.kind IN ('red_packet', 'group_red_packet', 'transfer')
-      -- refunded / returned: never accepted; pending: not (yet) accepted
-      AND m.status NOT IN ('refunded', 'returned', 'pending')
-      AND m.amount - coalesce(r.amount, 0) > 0
-      AND NOT (m.memo IS NOT NULL AND regexp_matches(upper(m.memo), array_to_string($aa_words, '|')) AND m.amount <= $aa_max_amount)
+    FROM gifts AS g
+    JOIN power AS w ON w.giver = g.giver_person AND w.official = g.receiver
+    WHERE NOT g.aa
 ),
 -- ---- giving back: the scan table given_back holds every gift its receiver gave back
 -- ---- (one ledger per receiver and giver over all their gifts; [giving_back] in
 -- ---- rpa.toml): the rule's gifts not in it were kept
 kept AS (
     SELECT g.*
-    FROM gifts AS g
+    FROM received AS g
     WHERE NOT EXISTS (SELECT 1 FROM given_back AS b WHERE b.id = g.id)
 ),
 season_rows AS (
@@ -87,7 +78,7 @@ per_season AS (
     SELECT receiver AS official, season, first_day,
            max(season_zh) AS season_zh, max(season_en) AS season_en, max(last_day) AS last_day,
            array_agg(DISTINCT giver) AS givers,
-           array_agg(DISTINCT giver_name) AS giver_names,
+           list_sort(array_agg(DISTINCT giver_name)) AS giver_names,   -- sorted: the same reason on every scan
            count(DISTINCT giver) AS n_givers,
            min(ts) AS start_ts, max(ts) AS end_ts,
            sum(amount) AS total_amount, count(*) AS txn_count,

@@ -3,7 +3,7 @@
 -- severity = "medium"
 -- regulation = "《中国共产党纪律处分条例》（2023）第九十七条（收受明显超出正常礼尚往来的礼品、礼金）、第九十八条（向公职人员赠送礼金）；《公职人员政务处分法》第三十四条；中央纪委法规室对“明显超出正常礼尚往来”的解释（当地习俗、有来有往）"
 -- rationale = """The two legitimate occasions for 礼尚往来 are festivals and 婚丧喜庆 events; a gift on a day that is neither (既不逢年过节，又无喜庆之事) has no customary reason, and a one-way stream of them from the same person is the pattern of the 南沙 and 龙岩 cases (hundreds of small packets from 管理服务对象 over two years). The rule sums, per recipient (an official or a Party member) and giver outside his family, the accepted packets and transfers that fall outside every festive season (festive_days) and outside every declared occasion of either side or of either side's family (occasions ± days). It flags a pair when the total reaches min_total or when there are at least min_gifts gifts of min_gift or more. Gifts refunded, returned or still pending do not count (refunds are netted), nor do gifts the recipient gave back within return_days (a payment to the giver of about the same amount, ± return_tolerance, matched one to one first and then in bulk: the scan table given_back, [giving_back] in rpa.toml, one ledger per recipient and giver over all the gifts between them, festive ones included): giving back is refusing, not 礼尚往来. Reciprocity (礼尚往来): what else the recipient paid the same giver, from reciprocity_days before the first gift to reciprocity_days after the last one (festivals included; less the amount that gave gifts back), is set against the gifts kept: at reciprocal_ratio or more the pair is not reported, below it the finding is lowered by one severity step. A giver who is the recipient's subordinate or service object raises the finding to high (不论金额多大), as does a total of high_total or more."""
--- false_positives = ["Gifts for an occasion the investigators have not declared in rpa.toml [[events]] (a birthday, a child's exam success, a house move): declare it and rescan", "Family members missing from relations.csv (a brother-in-law, an in-law's account): add the relation", "Repayment of a private loan or an advance paid for the recipient, or payment for goods bought from him (read the memo)", "Reciprocity paid through another channel (cash, a spouse's account) that the data does not show", "AA settlements whose memo does not say AA / 群收款 / 均摊 / 分摊 / 平摊, or shares above aa_max_amount"]
+-- false_positives = ["Gifts for an occasion the investigators have not declared in rpa.toml [[events]] (a birthday, a child's exam success, a house move): declare it and rescan", "Family members missing from relations.csv (a brother-in-law, an in-law's account): add the relation", "Repayment of a private loan or an advance paid for the recipient, or payment for goods bought from him (read the memo)", "Reciprocity paid through another channel (cash, a spouse's account) that the data does not show", "AA settlements whose memo names none of the [aa_shares] words in rpa.toml (by default AA / 群收款 / 均摊 / 分摊 / 平摊), or shares above its max_amount (by default 500 yuan)"]
 -- reason_zh = "既不逢年过节、又无婚丧喜庆事由，收受{giver_name}（{giver_relation_zh}）红包、转账{txn_count}笔，共¥{total_amount}（阈值：合计≥¥{min_total}，或每笔≥¥{min_gift}的礼金≥{min_gifts}笔；{excess_zh}）{reciprocity_zh}"
 -- reason_en = "Outside every festive season and declared occasion, received {txn_count} packet(s)/transfer(s) totalling ¥{total_amount} from {giver_name} ({giver_relation_en}) (thresholds: total ≥ ¥{min_total}, or ≥ {min_gifts} gifts of ¥{min_gift} or more; {excess_en}){reciprocity_en}"
 --
@@ -25,40 +25,24 @@
 -- [params.reciprocal_ratio]
 -- default = 0.8
 -- description = "share of the gifts the recipient paid back to the giver at which the exchange counts as 礼尚往来 and the pair is not reported; any smaller repayment lowers the severity one step"
--- [params.aa_words]
--- default = ["AA", "群收款", "均摊", "分摊", "平摊"]
--- description = "words in the upper-cased memo that mark an AA / shared-bill settlement, which is not a gift (any one of them; each may be a regular expression)"
--- [params.aa_max_amount]
--- default = 500.0
--- description = "largest payment in yuan that an AA memo can excuse (a generous share of a shared meal); larger 'AA' payments count as gifts"
 
-WITH gifts AS (
-    SELECT m.id, m.ts, m.day, m.payee_person AS receiver, m.payer_party AS giver, m.payer_person AS giver_person,
-           m.amount - coalesce(r.amount, 0) AS amount
-    FROM mv AS m
-    JOIN people AS p ON p.person_id = m.payee_person
-    LEFT JOIN refunded AS r ON r.id = m.id
-    WHERE m.kind IN ('red_packet', 'group_red_packet', 'transfer')
-      -- refunded / returned: never accepted; pending: not (yet) accepted
-      AND m.status NOT IN ('refunded', 'returned', 'pending')
-      AND (p.official OR p.party_member)
-      AND m.payer_party IS NOT NULL
-      AND m.payer_party <> m.payee_party
-      AND m.amount - coalesce(r.amount, 0) > 0
+WITH received AS (
+    -- accepted gifts to an official or a Party member from outside his family (the scan
+    -- table gifts: packets, group-packet shares and transfers not refunded, returned or
+    -- pending, net of linked refunds)
+    SELECT g.id, g.ts, g.day, g.receiver, g.giver, g.giver_person, g.amount
+    FROM gifts AS g
+    JOIN people AS p ON p.person_id = g.receiver
+    WHERE (p.official OR p.party_member)
       -- an AA / 群收款 settlement of a modest share is no gift
-      AND NOT (m.memo IS NOT NULL AND regexp_matches(upper(m.memo), array_to_string($aa_words, '|')) AND m.amount <= $aa_max_amount)
-      -- not from his family
-      AND NOT EXISTS (
-          SELECT 1 FROM rel AS f
-          WHERE f.relation = 'family' AND f.person_id = m.payer_person AND f.other_id = m.payee_person
-      )
+      AND NOT g.aa
       -- 既不逢年过节: the day is in no festive season
-      AND NOT EXISTS (SELECT 1 FROM festive_days AS d WHERE d.day = m.day)
+      AND NOT EXISTS (SELECT 1 FROM festive_days AS d WHERE d.day = g.day)
       -- 又无喜庆之事: the day is around no declared occasion of either side (or their family)
       AND NOT EXISTS (
           SELECT 1 FROM occasion_owners AS o
-          WHERE o.person_id IN (m.payee_person, m.payer_person)
-            AND m.day BETWEEN o.day_from AND o.day_to
+          WHERE o.person_id IN (g.receiver, g.giver_person)
+            AND g.day BETWEEN o.day_from AND o.day_to
       )
 ),
 -- ---- giving back: the scan table given_back holds every gift its receiver gave back
@@ -66,7 +50,7 @@ WITH gifts AS (
 -- ---- rpa.toml): the rule's gifts not in it were kept
 kept AS (
     SELECT g.*
-    FROM gifts AS g
+    FROM received AS g
     WHERE NOT EXISTS (SELECT 1 FROM given_back AS b WHERE b.id = g.id)
 ),
 pair_gifts AS (
@@ -74,7 +58,7 @@ pair_gifts AS (
     -- amount that was given back
     SELECT receiver, giver, min(ts) AS first_ts, max(ts) AS last_ts,
            sum(CASE WHEN id IN (SELECT id FROM kept) THEN 0 ELSE amount END) AS given_back
-    FROM gifts
+    FROM received
     GROUP BY receiver, giver
 ),
 flagged_pairs AS (

@@ -19,12 +19,6 @@
 -- [params.min_amount]
 -- default = 0.01
 -- description = "smallest payment counted, in yuan"
--- [params.aa_words]
--- default = ["AA", "群收款", "均摊", "分摊", "平摊"]
--- description = "words in the (upper-cased) memo that mark an AA split or a group collection, not a gift"
--- [params.aa_max_amount]
--- default = 500.0
--- description = "largest payment in yuan that an AA memo can excuse (a generous share of a shared meal); larger 'AA' payments count"
 
 WITH pay AS (
     -- QR-code payments and transfers to an official from someone who is not his family,
@@ -44,7 +38,8 @@ WITH pay AS (
       AND m.payer_party IS NOT NULL
       AND m.payer_party <> m.payee_party
       -- an AA split or a group collection, if its memo says so and the amount fits a share
-      AND NOT (m.memo IS NOT NULL AND regexp_matches(upper(m.memo), array_to_string($aa_words, '|')) AND m.amount <= $aa_max_amount)
+      -- (the scan table aa_shares, [aa_shares] in rpa.toml)
+      AND m.id NOT IN (SELECT id FROM aa_shares)
       AND (pp.org_unit IS NULL OR po.org_unit IS NULL OR pp.org_unit <> po.org_unit)
       AND NOT EXISTS (
           SELECT 1 FROM rel AS r

@@ -16,12 +16,6 @@
 -- [params.low_total]
 -- default = 50.0
 -- description = "total in yuan below which the finding is low (a token lucky-money packet for a child; still reported)"
--- [params.aa_words]
--- default = ["AA", "群收款", "均摊", "分摊", "平摊"]
--- description = "words in the upper-cased memo that mark an AA / shared-bill settlement, which is not a gift (any one of them; each may be a regular expression)"
--- [params.aa_max_amount]
--- default = 500.0
--- description = "largest payment in yuan that an AA memo can excuse; larger 'AA' payments count as gifts"
 
 WITH proxies AS (
     -- giver → family member of the official (rel lists family both ways round), where
@@ -35,21 +29,17 @@ WITH proxies AS (
           WHERE ff.relation = 'family' AND ff.person_id = w.giver AND ff.other_id = f.person_id
       )
 ),
-gifts AS (
+received AS (
     -- each accepted gift from such a giver to such a family member, once (whichever
-    -- officials it concerns): the giving-back ledger (given_back) is between family member and giver
-    SELECT m.id, m.ts, m.day, m.payee_person AS receiver, m.payer_person AS giver,
-           m.amount - coalesce(r.amount, 0) AS amount
-    FROM mv AS m
-    LEFT JOIN refunded AS r ON r.id = m.id
-    WHERE m.kind IN ('red_packet', 'group_red_packet', 'transfer')
-      -- refunded / returned: never accepted; pending: not (yet) accepted
-      AND m.status NOT IN ('refunded', 'returned', 'pending')
-      AND m.amount - coalesce(r.amount, 0) > 0
-      AND NOT (m.memo IS NOT NULL AND regexp_matches(upper(m.memo), array_to_string($aa_words, '|')) AND m.amount <= $aa_max_amount)
+    -- officials it concerns; the scan table gifts: packets, group-packet shares and
+    -- transfers not refunded, returned or pending, net of linked refunds; AA shares are
+    -- no gift): the giving-back ledger (given_back) is between family member and giver
+    SELECT g.id, g.ts, g.day, g.receiver, g.giver_person AS giver, g.amount
+    FROM gifts AS g
+    WHERE NOT g.aa
       AND EXISTS (
           SELECT 1 FROM proxies AS x
-          WHERE x.giver = m.payer_person AND x.family_member = m.payee_person
+          WHERE x.giver = g.giver_person AND x.family_member = g.receiver
       )
 ),
 -- ---- giving back: the scan table given_back holds every gift its receiver gave back
@@ -57,7 +47,7 @@ gifts AS (
 -- ---- rpa.toml): the rule's gifts not in it were kept
 kept AS (
     SELECT g.*
-    FROM gifts AS g
+    FROM received AS g
     WHERE NOT EXISTS (SELECT 1 FROM given_back AS b WHERE b.id = g.id)
 ),
 attributed AS (
@@ -74,7 +64,7 @@ attributed AS (
 per_member AS (
     SELECT a.official, a.receiver AS family_member,
            array_agg(DISTINCT a.giver) AS givers,
-           array_agg(DISTINCT coalesce(gp.name, a.giver)) AS giver_names,
+           list_sort(array_agg(DISTINCT coalesce(gp.name, a.giver))) AS giver_names,   -- sorted: the same reason on every scan
            count(DISTINCT a.giver) AS n_givers,
            sum(CASE WHEN a.relation IN ('subordinate', 'both') THEN 1 ELSE 0 END) AS gifts_from_subordinates,
            sum(CASE WHEN a.relation IN ('service_object', 'both') THEN 1 ELSE 0 END) AS gifts_from_service_objects,

@@ -2,8 +2,8 @@
 -- title_zh = "拆分红包：短时间内向同一人连发多个接近上限的红包"
 -- severity = "medium"
 -- regulation = "《中国共产党纪律处分条例》（2023）第九十七条（收受礼品、礼金）、第九十八条（赠送明显超出正常礼尚往来的礼金）；《公职人员政务处分法》第三十四条（收受、赠送可能影响公正行使公权力的礼金）"
--- rationale = """One WeChat red packet is capped at 200 yuan (520 on 2-14, 5-20 and 七夕, the days in cap_days), so a larger cash gift shows up as several packets of 200 — or 188, 168, 199.99 — to the same person within minutes (domain.md §1 W2/W3, §2.3). The Anhui grain-station case: 21 packets of 200 yuan from grain dealers, expelled from the Party. The rule looks, per sender and receiver, for packets of at least a ratio of the ordinary 200 cap (also on cap days, so that 200s sent on 5-20 still count) that fall within a short time of each other, and flags a run when it holds enough packets and its sum is well past what one packet of that day could carry (the day's cap: 520 on cap days). One 520 between partners on 5-20 is ordinary; three 520s to one person on 5-20 are a split 1,560-yuan gift. Packets between family members (relations.csv) are left out; the subject is the receiver when he is an official, else the sender."""
--- false_positives = ["Parents or relatives not declared as family in relations.csv sending a child several 200-yuan New Year packets", "Repaying a loan or an advance in 200-yuan packets (ask for the reason; a transfer would have been the natural way)", "A couple not declared as family exchanging several 520s on 5-20", "Two runs of the same pair less than the window apart are reported as one run: read its span"]
+-- rationale = """One WeChat red packet is capped at 200 yuan (520 on 2-14, 5-20 and 七夕, the days in cap_days), so a larger cash gift shows up as several packets of 200 — or 188, 168, 199.99 — to the same person within minutes (domain.md §1 W2/W3, §2.3). The Anhui grain-station case: 21 packets of 200 yuan from grain dealers, expelled from the Party. The rule looks, per sender and receiver, for packets of at least a ratio of the ordinary 200 cap (also on cap days, so that 200s sent on 5-20 still count) that fall within a short time of each other, and flags a run when it holds enough packets and its sum is well past what one packet of that day could carry (the day's cap: 520 on cap days). One 520 between partners on 5-20 is ordinary; three 520s to one person on 5-20 are a split 1,560-yuan gift. Packets between family members (relations.csv) are left out, and so are packets inside a declared occasion (rpa.toml [[events]] ± days) of the receiver or of his family: a 600-yuan wedding gift paid as three 200s is custom, and gifts from an official's subordinates and service objects at his (or his family's) occasion are judged by occasion_collection. The subject is the receiver when he is an official, else the sender."""
+-- false_positives = ["Gifts for a wedding, birthday or other occasion the investigators have not declared in rpa.toml [[events]] (declared occasions of the receiver or his family are left out): declare it and rescan", "Parents or relatives not declared as family in relations.csv sending a child several 200-yuan New Year packets", "Repaying a loan or an advance in 200-yuan packets (ask for the reason; a transfer would have been the natural way)", "A couple not declared as family exchanging several 520s on 5-20", "Two runs of the same pair less than the window apart are reported as one run: read its span"]
 -- reason_zh = "{sender_label}于{span_minutes}分钟内向{receiver_label}连发接近上限的红包{txn_count}个（每个≥¥{near_amount}；当日单个红包上限¥{cap_amount}），共¥{total_amount}（阈值：{window_minutes}分钟内≥{min_packets}个且合计≥¥{threshold_amount}，即当日上限的{min_total_caps}倍；超出{excess_packets}个、¥{excess_amount}）{relation_note_zh}"
 -- reason_en = "{sender_label} sent {receiver_label} {txn_count} red packets near the cap (each ≥ ¥{near_amount}; the day's single-packet cap is ¥{cap_amount}) within {span_minutes} minutes, totalling ¥{total_amount} (threshold: ≥ {min_packets} packets within {window_minutes} minutes and ≥ ¥{threshold_amount} in all, {min_total_caps} × the day's cap; exceeded by {excess_packets} packet(s) and ¥{excess_amount}){relation_note_en}"
 --
@@ -46,6 +46,14 @@ WITH near AS (
       AND NOT EXISTS (
           SELECT 1 FROM rel AS f
           WHERE f.relation = 'family' AND f.person_id = m.payer_person AND f.other_id = m.payee_person
+      )
+      -- at a declared occasion of the receiver or of his family (a wedding, a birthday:
+      -- occasion_owners), a gift larger than the cap has to be paid in several packets:
+      -- that is custom, not a split to hide it. Gifts from an official's subordinates and
+      -- service objects at his or his family's occasion are occasion_collection's.
+      AND NOT EXISTS (
+          SELECT 1 FROM occasion_owners AS o
+          WHERE o.person_id = m.payee_person AND m.day BETWEEN o.day_from AND o.day_to
       )
 ),
 starts AS (

@@ -2,8 +2,8 @@
 -- title_zh = "收受下属、管理服务对象红包、转账未退还"
 -- severity = "medium"
 -- regulation = "《中国共产党纪律处分条例》（2023）第九十七条（收受可能影响公正执行公务的礼金）；《公职人员政务处分法》第三十四条；湖北省纪委政策法规研究室：下属、管理服务对象的红包“不论金额多大”都不属礼尚往来；辽阳：不准收受带有工作贿赂性质的微信红包、支付宝红包，无论数额大小"
--- rationale = """A packet or transfer from a subordinate or a service object is not 礼尚往来 whatever its size; what separates an official who refused it from one who took it is whether he gave it back. The rule takes every packet or transfer an official accepted from a person whom relations.csv names his subordinate or service object (and not also his family), on any day, and asks whether he gave it back within return_days ([giving_back] in rpa.toml; the scan table given_back, one ledger per official and giver over all the gifts between them): a refund linked to it (refund_of) nets it out; a payment from him to the giver of about the same amount (± return_tolerance) within return_days after it is matched to it one to one; payments left over are set in bulk against the gifts around them (three 200-yuan packets given back as one 600-yuan transfer), so one repayment never excuses two gifts. A gift that was refunded, returned or is still pending is not a gift. Only gifts at least return_days older than the last movement of the data are judged: the give-back of a gift from yesterday may simply not be in the data yet. Gifts around a declared occasion of the official or his family (婚丧喜庆) are left to occasion_collection. One finding per official and giver; high from high_total or high_count gifts, low below low_total, medium otherwise."""
--- false_positives = ["A relative or old friend who is also listed as a subordinate (add the family relation if the investigators accept it)", "Reimbursement of an expense the official advanced, payment for something he sold, or an AA share whose memo does not say so", "A gift given back in cash, through his spouse, or handed to the unit's 廉政账户 (the data does not show it)", "A share grabbed from a work-group packet a subordinate posted for everyone (low below low_total)"]
+-- rationale = """A packet or transfer from a subordinate or a service object is not 礼尚往来 whatever its size; what separates an official who refused it from one who took it is whether he gave it back. The rule takes every packet or transfer an official accepted from a person whom relations.csv names his subordinate or service object (and not also his family), on any day, and asks whether he gave it back within return_days ([giving_back] in rpa.toml; the scan table given_back, one ledger per official and giver over all the gifts between them): a refund linked to it (refund_of) nets it out; a payment from him to the giver of about the same amount (± return_tolerance) within return_days after it is matched to it one to one; payments left over are set in bulk against the gifts around them (three 200-yuan packets given back as one 600-yuan transfer), so one repayment never excuses two gifts. A gift that was refunded, returned or is still pending is not a gift, nor is an AA share ([aa_shares] in rpa.toml), nor a share the official grabbed from a group packet: the giver posted that packet for everyone in the group, and grabbing a dependant's group packets over months is service_object_group_grabs's pattern. Only gifts at least return_days older than the last movement of the data are judged: the give-back of a gift from yesterday may simply not be in the data yet. Gifts around a declared occasion of the official or his family (婚丧喜庆) are left to occasion_collection. One finding per official and giver; high from high_total or high_count gifts, low below low_total, medium otherwise."""
+-- false_positives = ["A relative or old friend who is also listed as a subordinate (add the family relation if the investigators accept it)", "Reimbursement of an expense the official advanced, payment for something he sold, or an AA share whose memo names none of the [aa_shares] words", "A gift given back in cash, through his spouse, or handed to the unit's 廉政账户 (the data does not show it)", "Left out, no longer false alarms: shares grabbed from group packets (posted for the whole group) and AA shares. The other side of it: a gift disguised as a group packet (a two-person group, an exclusive 专属红包) is not reported here either — read service_object_group_grabs and the packet's other grabbers"]
 -- reason_zh = "收受{relation_zh}{giver_name}红包、转账{txn_count}笔，共¥{total_amount}，均未在{return_days}日内退还（阈值：任意金额，超出¥{total_amount}；退还以等额±{tolerance_pct}%为准；合计≥¥{high_total}或≥{high_count}笔为高风险）{returned_zh}"
 -- reason_en = "Kept {txn_count} packet(s)/transfer(s) totalling ¥{total_amount} from {relation_en} {giver_name}, none given back within {return_days} days (threshold: any amount, exceeded by ¥{total_amount}; a give-back is the same amount ± {tolerance_pct}%; high from ¥{high_total} or {high_count} gifts){returned_en}"
 --
@@ -16,37 +16,30 @@
 -- [params.low_total]
 -- default = 50.0
 -- description = "total in yuan below which the finding is low: grabbed shares and token greetings (still reported: 不论金额多大)"
--- [params.aa_words]
--- default = ["AA", "群收款", "均摊", "分摊", "平摊"]
--- description = "words in the upper-cased memo that mark an AA / shared-bill settlement, which is not a gift (any one of them; each may be a regular expression)"
--- [params.aa_max_amount]
--- default = 500.0
--- description = "largest payment in yuan that an AA memo can excuse; larger 'AA' payments count as gifts"
 
-WITH gifts AS (
-    -- every accepted gift from such a giver, on any day (the scan's giving-back ledger,
-    -- given_back, matches payments back against the whole history of the pair)
-    SELECT m.id, m.ts, m.day, w.official AS receiver, w.giver, w.relation,
-           m.amount - coalesce(r.amount, 0) AS amount,
+WITH received AS (
+    -- every accepted gift from such a giver, on any day (the scan table gifts: packets and
+    -- transfers not refunded, returned or pending, net of linked refunds; the scan's
+    -- giving-back ledger, given_back, matches payments back against the whole history
+    -- of the pair). AA shares are no gift; nor is a share grabbed from a group packet:
+    -- the giver posted it for everyone in the group, not for the official
+    -- (service_object_group_grabs judges grabs over months)
+    SELECT g.id, g.ts, g.day, w.official AS receiver, w.giver, w.relation, g.amount,
            CASE WHEN EXISTS (
                SELECT 1 FROM occasion_owners AS o
-               WHERE o.person_id = w.official AND m.day BETWEEN o.day_from AND o.day_to
+               WHERE o.person_id = w.official AND g.day BETWEEN o.day_from AND o.day_to
            ) THEN 1 ELSE 0 END AS at_occasion
-    FROM mv AS m
-    JOIN power AS w ON w.giver = m.payer_person AND w.official = m.payee_person
-    LEFT JOIN refunded AS r ON r.id = m.id
-    WHERE m.kind IN ('red_packet', 'group_red_packet', 'transfer')
-      -- refunded / returned: never accepted; pending: not (yet) accepted
-      AND m.status NOT IN ('refunded', 'returned', 'pending')
-      AND m.amount - coalesce(r.amount, 0) > 0
-      AND NOT (m.memo IS NOT NULL AND regexp_matches(upper(m.memo), array_to_string($aa_words, '|')) AND m.amount <= $aa_max_amount)
+    FROM gifts AS g
+    JOIN power AS w ON w.giver = g.giver_person AND w.official = g.receiver
+    WHERE NOT g.aa
+      AND g.kind <> 'group_red_packet'
 ),
 -- ---- giving back: the scan table given_back holds every gift its receiver gave back
 -- ---- (one ledger per receiver and giver over all their gifts; [giving_back] in
 -- ---- rpa.toml): the rule's gifts not in it were kept
 kept AS (
     SELECT g.*
-    FROM gifts AS g
+    FROM received AS g
     WHERE NOT EXISTS (SELECT 1 FROM given_back AS b WHERE b.id = g.id)
 ),
 judged AS (
@@ -59,7 +52,7 @@ judged AS (
 returned AS (
     -- judged gifts that were given back, for the reason (per pair)
     SELECT g.receiver, g.giver, count(*) AS n_returned, sum(g.amount) AS returned_amount
-    FROM gifts AS g
+    FROM received AS g
     WHERE g.ts + (SELECT return_days FROM giving_back_settings) * INTERVAL 1 DAY <= (SELECT max(ts) FROM mv)
       AND g.at_occasion = 0
       AND g.id NOT IN (SELECT id FROM kept)

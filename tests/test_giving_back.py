@@ -8,7 +8,13 @@ from decimal import Decimal
 import duckdb
 import pytest
 
-from analyzer.config import ConfigError, GivingBack, load_settings, parse_settings
+from analyzer.config import (
+    AaShares,
+    ConfigError,
+    GivingBack,
+    load_settings,
+    parse_settings,
+)
 from analyzer.scan import prepare
 from tests.helpers import query, rpa
 from tests.rule_world import build_case
@@ -123,3 +129,124 @@ def test_giving_back_settings_are_validated():
             parse_settings({"giving_back": bad})
     with pytest.raises(ConfigError, match=r"\[giving_back\] must be a table"):
         parse_settings({"giving_back": 7})
+
+
+# ---- the gifts and aa_shares tables, and the AA words as a case setting ([aa_shares])
+
+GIFT_WORLD = {
+    "persons": [
+        {"person_id": "A", "name": "甲主任", "accounts": ["wx_a"], "party_member": True, "official": True},
+        {"person_id": "W", "name": "甲妻", "accounts": ["wx_w"]},
+        {"person_id": "D", "name": "丁", "accounts": ["wx_d"]},
+        {"person_id": "K", "name": "钱", "accounts": ["wx_k"]},
+        {"person_id": "S", "name": "孙候选", "accounts": ["wx_s"]},
+        *({"person_id": f"M{i}", "name": f"党员{i}", "accounts": [f"wx_m{i}"], "party_member": True, "org_unit": "某村党支部"}
+          for i in range(1, 6)),
+    ],
+    "relations": [
+        {"person_id": "D", "other_id": "A", "relation": "subordinate"},
+        {"person_id": "W", "other_id": "A", "relation": "family"},
+    ],
+    "windows": [{"name": "换届", "kind": "election", "start": "2026-01-05", "end": "2026-03-31", "org_unit": "某村党支部"}],
+    "transactions": [
+        # five members each send S 10 ("a loan") and S sends each 200 the next day
+        *(_t(f"B{i}", f"2026-03-02 09:0{i}:00", f"wx_m{i}", "wx_s", 10) for i in range(1, 6)),
+        *(_t(f"E{i}", f"2026-03-03 20:0{i}:00", "wx_s", f"wx_m{i}", 200) for i in range(1, 6)),
+        # a member's loan to S 12 days before the window: inside twice return_days
+        _t("N3", "2025-12-24 10:00:00", "wx_m2", "wx_s", 30),
+        # a member's payment to S half a year before the window, and one between two
+        # people no rule asks about: not gifts a rule can use
+        _t("N2", "2025-06-01 10:00:00", "wx_m1", "wx_s", 20),
+        _t("N1", "2026-06-01 10:00:00", "wx_k", "wx_s", 50),
+        # to the official: pending (not accepted), partly refunded (400 left), from his
+        # wife (family), a group-packet share, a shop payment
+        _t("N4", "2026-04-10 10:00:00", "wx_s", "wx_a", 100, status="pending"),
+        _t("N5", "2026-04-11 10:00:00", "wx_k", "wx_a", 500),
+        _t("N5r", "2026-04-11 11:00:00", "wx_a", "wx_k", 100, "refund", refund_ref="N5"),
+        _t("N6", "2026-04-12 10:00:00", "wx_w", "wx_a", 1000),
+        _t("N7", "2026-04-13 10:00:00", "wx_k", "wx_a", 8.8, "group_red_packet", packet_id="GP1"),
+        _t("N8", "2026-04-14 10:00:00", "wx_k", "某超市", 88, "merchant"),
+        # the subordinate pays the official: 饭钱 (no AA word by default) and an AA share
+        _t("X1", "2026-04-01 12:00:00", "wx_d", "wx_a", 80, memo="饭钱"),
+        _t("X2", "2026-04-02 12:00:00", "wx_d", "wx_a", 300, memo="聚餐aa"),
+        _t("Z1", "2026-07-30 12:00:00", "wx_k", "某超市", 1, "merchant"),
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def gift_case(tmp_path_factory):
+    return build_case(tmp_path_factory.mktemp("gifts") / "case", GIFT_WORLD)
+
+
+def _scan_tables(case, sql):
+    con = duckdb.connect(str(case / "rpa.duckdb"), read_only=True)
+    try:
+        prepare(con, load_settings(case))
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_gifts_table_by_value(gift_case):
+    rows = _scan_tables(gift_case, """SELECT m.txn_id, g.kind, g.giver, g.receiver, g.amount, g.aa
+                                      FROM gifts AS g JOIN mv AS m ON m.id = g.id ORDER BY m.txn_id""")
+    D = Decimal
+    assert rows == [
+        *((f"B{i}", "transfer", f"M{i}", "S", D("10.00"), False) for i in range(1, 6)),   # voters around the window
+        *((f"E{i}", "transfer", "S", f"M{i}", D("200.00"), False) for i in range(1, 6)),  # to Party members
+        ("N3", "transfer", "M2", "S", D("30.00"), False),
+        ("N5", "transfer", "K", "A", D("400.00"), False),                               # net of its refund
+        ("N7", "group_red_packet", "K", "A", D("8.80"), False),
+        ("X1", "transfer", "D", "A", D("80.00"), False),
+        ("X2", "transfer", "D", "A", D("300.00"), True),
+    ]
+    # the members' payments to S are in the giving-back ledger: S's 200s give them back
+    # in bulk (200 ≥ 10), which is why election_mass_transfer caps bulk repayments
+    given = _scan_tables(gift_case, "SELECT m.txn_id, g.how FROM given_back AS g JOIN mv AS m ON m.id = g.id ORDER BY 1")
+    assert given == [(f"B{i}", "payments back") for i in range(1, 6)]
+
+
+def test_a_repayment_of_twenty_times_the_loan_still_buys_votes(gift_case):
+    assert rpa("scan", "--rule", "election_mass_transfer", "--case", gift_case).exit_code == 0
+    found = query(gift_case, """SELECT f.subject, list_sort(list(t.txn_id)) FROM findings f
+                                JOIN finding_evidence e ON e.finding_id = f.id JOIN transactions t ON t.id = e.transaction_id
+                                WHERE f.rule = 'election_mass_transfer' AND NOT f.stale GROUP BY f.subject""")
+    assert found == [("S", [f"E{i}" for i in range(1, 6)])]
+
+
+def test_aa_shares_setting_changes_what_every_rule_leaves_out(gift_case):
+    def unreturned():
+        assert rpa("scan", "--rule", "unreturned_gift", "--case", gift_case).exit_code == 0
+        return query(gift_case, """SELECT list_sort(list(t.txn_id)) FROM findings f JOIN finding_evidence e ON e.finding_id = f.id
+                                   JOIN transactions t ON t.id = e.transaction_id
+                                   WHERE f.rule = 'unreturned_gift' AND NOT f.stale AND f.subject = 'A'""")
+
+    aa = "SELECT m.txn_id FROM aa_shares AS a JOIN mv AS m ON m.id = a.id ORDER BY 1"
+    assert _scan_tables(gift_case, aa) == [("X2",)]  # 'aa' matches AA: case-insensitive
+    assert _scan_tables(gift_case, "SELECT words, max_amount FROM aa_settings") == [
+        (["AA", "群收款", "均摊", "分摊", "平摊"], Decimal("500.00"))]
+    assert unreturned() == [(["X1"],)]
+    toml = gift_case / "rpa.toml"
+    before = toml.read_text(encoding="utf-8")
+    try:
+        toml.write_text(before + '\n[aa_shares]\nwords = ["饭钱", "^AA"]\nmax_amount = 100\n', encoding="utf-8")
+        # 饭钱 80 is now a share; 聚餐aa neither starts with AA nor fits 100 yuan
+        assert _scan_tables(gift_case, aa) == [("X1",)]
+        assert unreturned() == [(["X2"],)]
+        toml.write_text(before + '\n[aa_shares]\nwords = ["(?<=x)AA"]\n', encoding="utf-8")
+        bad = rpa("scan", "--rule", "unreturned_gift", "--case", gift_case)
+        assert bad.exit_code == 2 and "[aa_shares]" in bad.stderr and "Traceback" not in bad.output
+    finally:
+        toml.write_text(before, encoding="utf-8")
+
+
+def test_aa_shares_settings_are_validated():
+    assert parse_settings({}).aa_shares == AaShares(("AA", "群收款", "均摊", "分摊", "平摊"), Decimal(500))
+    assert parse_settings({"aa_shares": {"words": ["AA", "党费"], "max_amount": 200.5}}).aa_shares == AaShares(("AA", "党费"), Decimal("200.5"))
+    for bad in ({"words": []}, {"words": "AA"}, {"words": ["AA", ""]}, {"words": ["(AA"]}, {"max_amount": -1},
+                {"max_amount": "500"}, {"max_amount": 1.234}, {"max_amount": True}, {"limit": 5}):
+        with pytest.raises(ConfigError, match=r"\[aa_shares\]"):
+            parse_settings({"aa_shares": bad})
+    with pytest.raises(ConfigError, match=r"\[aa_shares\] must be a table"):
+        parse_settings({"aa_shares": ["AA"]})
