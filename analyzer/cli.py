@@ -634,19 +634,22 @@ def log(
 def verify(case: CaseOption = None) -> None:
     """Check the case's integrity: re-hash every ingested file still on disk against
     its SHA-256 at ingest, re-check the audit log's hash chain, and check the triage
-    decisions and suppressions against the log. Says what is intact, what changed and
-    what is missing; exit 0 only when all is intact, else 1.
+    decisions and suppressions against the log, and re-hash every report still where it
+    was written against its manifest. Says what is intact, what changed and what is
+    missing; exit 0 only when all is intact, else 1.
 
     Example:
 
         rpa verify --case ~/cases/guyun-2026
     """
     from analyzer.audit import verify_log, verify_records, verify_sources
+    from analyzer.report import verify_reports
 
     with open_case(case, read_only=True) as con:
         sources = verify_sources(con)
         chain = verify_log(con)
         records = verify_records(con)
+        reports = verify_reports(con)
     for c in sources:
         out.print(f"source {c.source_id} {c.state}: {c.path}" + (f" ({c.detail})" if c.detail and c.state != "missing" else ""), markup=False)
     if not sources:
@@ -659,15 +662,20 @@ def verify(case: CaseOption = None) -> None:
         out.print(f"log broken: {problem}", markup=False)
     for problem in records:
         out.print(f"records: {problem}", markup=False)
+    for r in reports:
+        out.print(f"report {r.report_id} {r.state}: {r.path}" + (f" ({r.detail})" if r.detail else ""), markup=False)
     counts = {}
     for c in sources:
         counts[c.state] = counts.get(c.state, 0) + 1
     bad = [f"{n} {state}" for state, n in counts.items() if state != "intact"] + (["log broken"] if not chain.intact else [])
     bad += [f"{len(records)} decision/suppression record(s) not as logged"] if records else []
+    changed_reports = sum(r.state == "changed" for r in reports)
+    bad += [f"{changed_reports} report(s) changed"] if changed_reports else []
     if bad:
         out.print(f"NOT INTACT: {', '.join(bad)}; {counts.get('intact', 0)} of {len(sources)} sources intact", markup=False)
         raise typer.Exit(1)
-    out.print(f"all intact: {len(sources)} sources, {chain.entries} log entries", markup=False)
+    intact_reports = sum(r.state == "intact" for r in reports)
+    out.print(f"all intact: {len(sources)} sources, {chain.entries} log entries, {intact_reports} reports", markup=False)
 
 
 rules_app = typer.Typer(invoke_without_command=True, no_args_is_help=False)
@@ -793,6 +801,80 @@ def calendar(
 
 @app.command()
 @handle_errors
+def synth(
+    out_dir: Annotated[Path, typer.Argument(help="Folder to write the world into (new or empty).", show_default=False)],
+    people: Annotated[Optional[int], typer.Option("--people", help="Ordinary roster persons (default: from --movements); the planted cases' casts come on top.")] = None,
+    days: Annotated[int, typer.Option("--days", help="Days the world spans.")] = 365,
+    start: Annotated[str, typer.Option("--start", help="First day, YYYY-MM-DD.")] = "2025-01-01",
+    seed: Annotated[int, typer.Option("--seed", help="Random seed: the same seed and options give the same files.")] = 1,
+    format: Annotated[str, typer.Option("--format", help="canonical, wechat, alipay, tenpay or mixed.")] = "canonical",
+    movements: Annotated[int, typer.Option("--movements", help="Target number of movements.")] = 20_000,
+) -> None:
+    """Write a synthetic world: exports in the real layouts, people.csv, relations.csv,
+    rpa.toml and labels.csv (the planted cases of every rule, for `rpa backtest`).
+
+    Example:
+
+        rpa synth world --movements 100000 --format mixed --seed 7
+
+        rpa init case && cp world/rpa.toml case/ && rpa roster world/people.csv --relations world/relations.csv --case case && rpa ingest world --case case && rpa scan --case case && rpa backtest world/labels.csv --case case
+    """
+    import time
+
+    from analyzer import synth as synth_mod
+
+    t0 = time.perf_counter()
+    result = synth_mod.synth(synth_mod.Options(out_dir, people=people, days=days, start=synth_mod.parse_date(start), seed=seed,
+                                               fmt=format, movements=movements))
+    out.print(f"{result.movements:,} movements among {result.people:,} roster persons in {result.files:,} {format} file(s) "
+              f"under {out_dir}; {result.cases} planted cases in labels.csv ({time.perf_counter() - t0:.1f} s)", markup=False)
+
+
+@app.command()
+@handle_errors
+def demo(
+    folder: Annotated[Optional[Path], typer.Argument(help="Case folder to make (default: a new folder under reports/).", show_default=False)] = None,
+    lang: Annotated[str, typer.Option("--lang", help="Language of the report: zh or en.")] = "zh",
+    by: ByOption = None,
+) -> None:
+    """Show what rpa does in one step: make a case, write the sample world into it
+    (rpa synth), load its roster and settings, ingest its exports, scan, write the
+    HTML report and list the findings.
+
+    Example:
+
+        rpa demo
+
+        rpa demo ~/cases/demo
+    """
+    from analyzer.demo import default_dir, run_demo
+    from analyzer.findings import list_findings
+
+    folder = folder or default_dir()
+    if lang not in ("zh", "en"):
+        raise RpaError("--lang must be zh or en")
+    result = run_demo(folder, actor=by, lang=lang, progress=lambda text: err.print(f"rpa demo: {text} …", markup=False))
+    out.print(f"case {result.case}: {result.persons} persons on the roster; {result.files} export files in {result.data} "
+              f"(WeChat bills, Alipay bills, a Tenpay production, canonical CSV) loaded as {result.movements:,} movements, "
+              f"{result.duplicates:,} more sightings recognised as duplicates", markup=False)
+    out.print(f"{result.findings} findings from {len(result.by_rule)} rules; the world has {result.cases} planted cases "
+              f"({result.data / 'labels.csv'})", markup=False)
+    with open_case(result.case, read_only=True) as con:
+        rows = list_findings(con)
+    table = Table(title="findings")
+    for col in ("id", "rule", "severity", "subject", "amount", "reason"):
+        table.add_column(col)
+    for f in rows[:15]:
+        table.add_row(f["id"], f["rule"], f["severity"], f["subject"], str(f["total_amount"]), (f.get("reason") or "")[:80])
+    out.print(table)
+    out.print(f"next: rpa findings --case {result.case} | rpa show ID --case {result.case} | "
+              f"rpa backtest {result.data / 'labels.csv'} --case {result.case}", markup=False)
+    out.print(f"the report: open {result.report.resolve().as_uri()} in a browser (it works offline)", markup=False)
+    out.print(str(result.report.resolve()), markup=False)
+
+
+@app.command()
+@handle_errors
 def backtest(
     labels: Annotated[Optional[Path], typer.Argument(help="Labels CSV: case_id, rule, subject, txn_ids (';'-separated).", show_default=False)] = None,
     triage: Annotated[bool, typer.Option("--triage", help="Use the case's triage decisions as labels (confirmed = true case, dismissed = false alarm).")] = False,
@@ -879,6 +961,42 @@ def export(
     for path in written:
         out.print(f"wrote {path}", markup=False)
     out.print(f"{len(findings)} findings, {len(evidence)} evidence rows")
+
+
+@app.command()
+@handle_errors
+def report(
+    out_dir: Annotated[Optional[Path], typer.Option("--out", metavar="DIR", help="Report folder (default: reports/report-<time>/ in the case). An earlier rpa report there is replaced.", show_default=False)] = None,
+    lang: Annotated[str, typer.Option("--lang", help="Language of the labels: zh or en.")] = "zh",
+    mask: Annotated[bool, typer.Option("--mask", help="Replace names, ids, accounts and units by stable pseudonyms; leave out memos and notes.")] = False,
+    finding: Annotated[Optional[list[str]], typer.Option("--finding", metavar="ID", help="Only this finding (repeatable).", show_default=False)] = None,
+    person: Annotated[Optional[list[str]], typer.Option("--person", metavar="ID", help="Only this person or account and its findings (repeatable).", show_default=False)] = None,
+    by: ByOption = None,
+    case: CaseOption = None,
+) -> None:
+    """Write the offline HTML report: a case overview, one page per finding and one per
+    person with findings, with charts that open from file:// without any network. The
+    case records the report's SHA-256 and the audit log its entry.
+
+    Example:
+
+        rpa report
+
+        rpa report --out report-en --lang en --mask
+
+        rpa report --finding F3A9C0D12B45 --person P0042
+    """
+    from analyzer.report import build_report
+
+    folder = find_case(case)
+    with open_case(folder, long_write="report") as con:
+        r = build_report(con, folder, out_dir, lang=lang, mask=mask, finding_ids=finding, person_ids=person, actor=by)
+    out.print(
+        f"{r.finding_pages} finding pages, {r.person_pages} person pages, {r.files} files, "
+        f"{r.bytes / 1e6:.1f} MB{', masked' if r.masked else ''}; sha256 {r.sha256}",
+        markup=False,
+    )
+    out.print(str(r.index), markup=False)
 
 
 def main() -> None:

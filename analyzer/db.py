@@ -200,6 +200,22 @@ MIGRATIONS: list[str] = [
         hash VARCHAR NOT NULL
     );
     """,
+    # 4: the reports written from the case (`rpa report`). A report's sha256 is that of
+    # its manifest.json, which lists every other file of the report with its own SHA-256.
+    """
+    CREATE TABLE reports (
+        report_id INTEGER PRIMARY KEY,
+        path VARCHAR NOT NULL,          -- the report folder
+        sha256 VARCHAR NOT NULL,        -- of its manifest.json
+        generated_at TIMESTAMP NOT NULL,
+        lang VARCHAR NOT NULL,          -- zh | en
+        masked BOOLEAN NOT NULL,        -- names and accounts replaced by pseudonyms
+        scope VARCHAR,                  -- JSON {findings, persons} when restricted, else NULL
+        files INTEGER NOT NULL,
+        bytes BIGINT NOT NULL,
+        actor VARCHAR NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
