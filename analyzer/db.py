@@ -259,7 +259,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
 # it DuckDB spills to a temporary folder beside the database) so that a scan of a large
 # case stays within what an investigator's laptop can spare. Env RPA_MEMORY_LIMIT
 # changes it (a DuckDB size, e.g. "4GB").
-DEFAULT_MEMORY_LIMIT = "768MB"
+DEFAULT_MEMORY_LIMIT = "512MB"
 
 
 # A second rpa that finds the case locked by another process waits this long (env

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
 import threading
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,6 +32,7 @@ from analyzer.formats.base import (
     display_path,
     normalize_account,
 )
+from analyzer.pause import pause_point
 
 # Layouts tried in this order when sniffing; the first that recognises a file wins.
 # Names are what `--format` accepts.
@@ -232,7 +231,7 @@ def ingest_file(
         try:
             result, sha, size = _load(con, path, name, head, fmt, module, owner, digest, staged, on_stage or (lambda _: None))
             _audit_ingest(con, result, sha, size, actor)
-            _pause_point("ingest.before_commit")
+            pause_point("ingest.before_commit")
             if on_stage:
                 on_stage("committing")
             con.execute("COMMIT")
@@ -757,15 +756,3 @@ def resolve_accounts(con) -> None:
         WHERE a.account = r.account
         """
     )
-
-
-def _pause_point(name: str) -> None:
-    """Stop here for a moment when RPA_PAUSE_AT names this point (`name:seconds`).
-
-    Lets the crash tests kill a process at a known moment inside the transaction;
-    with the variable unset (always, outside tests) this does nothing.
-    """
-    spec = os.environ.get("RPA_PAUSE_AT", "")
-    if spec.startswith(name + ":"):
-        print(f"paused at {name}", file=sys.stderr, flush=True)
-        time.sleep(float(spec.split(":", 1)[1]))

@@ -550,6 +550,14 @@ FINDING_COLUMNS = (
 )
 
 
+# What a finding says, beyond its id (rule, subject and evidence): a finding given again
+# with all of these unchanged is kept as stored.
+CONTENT_COLUMNS = (
+    "severity", "score", "counterparties", "window_name", "start_ts", "end_ts", "total_amount", "txn_count",
+    "reason_zh", "reason_en", "metrics", "params",
+)
+
+
 def _store(con, rules, params, scope, since, until, started, today, actor) -> dict[str, tuple[int, int, int]]:
     """Store the scan's findings, set-wise, in one transaction with its scans row and
     audit entry. Returns per rule: (new, suppressed, went stale)."""
@@ -569,11 +577,13 @@ def _store(con, rules, params, scope, since, until, started, today, actor) -> di
                    QUALIFY row_number() OVER (PARTITION BY id ORDER BY score DESC, window_name NULLS LAST) = 1"""
             )
             source = "found_unique"
-        # Each finding with the suppression in force today that matches it (the oldest).
+        # Each finding with the suppression in force today that matches it (the oldest),
+        # and whether it is stored already exactly as given now (`same`).
+        same = " AND ".join(f"o.{c} IS NOT DISTINCT FROM f.{c}" for c in CONTENT_COLUMNS)
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE found_now AS
                 SELECT f.*, (SELECT min(s.suppression_id) FROM suppressions s WHERE {MATCH}) AS suppressed_by,
-                       o.first_scan_id
+                       o.first_scan_id, coalesce(o.id IS NOT NULL AND {same}, false) AS same
                 FROM {source} f LEFT JOIN findings o ON o.id = f.id""",
             {"today": today},
         )
@@ -584,14 +594,21 @@ def _store(con, rules, params, scope, since, until, started, today, actor) -> di
                WHERE list_contains($ids, rule) AND NOT stale AND id NOT IN (SELECT id FROM found_now)""",
             {"ids": ids, "scan": scan_id},
         )
-        # Those given again are refreshed (same id: same rule, subject and evidence) and
-        # keep the scan that first gave them; the others are new.
-        con.execute("DELETE FROM findings WHERE id IN (SELECT id FROM found_now)")
+        # Those given again (same id: same rule, subject and evidence) keep the scan that
+        # first gave them. Given exactly as stored, only their scan, staleness and
+        # suppression change (a narrow update: a re-scan of a large case rewrites
+        # little); given with other figures or wording, they are replaced; the rest are new.
+        con.execute(
+            """UPDATE findings SET scan_id = $scan, stale = false, stale_scan_id = NULL, suppressed_by = n.suppressed_by
+               FROM found_now n WHERE findings.id = n.id AND n.same""",
+            {"scan": scan_id},
+        )
+        con.execute("DELETE FROM findings WHERE id IN (SELECT id FROM found_now WHERE NOT same)")
         con.execute(
             f"""INSERT INTO findings ({', '.join(FINDING_COLUMNS)})
-                SELECT * EXCLUDE (evidence, suppressed_by, first_scan_id), $scan, evidence,
+                SELECT * EXCLUDE (evidence, suppressed_by, first_scan_id, same), $scan, evidence,
                        coalesce(first_scan_id, $scan), false, NULL, suppressed_by
-                FROM found_now""",
+                FROM found_now WHERE NOT same""",
             {"scan": scan_id},
         )
         changes = {

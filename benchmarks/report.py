@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import resource
 import shutil
 import subprocess
 import sys
@@ -32,14 +31,6 @@ def _scan_benchmark():
     return module
 
 
-def timed(cmd: list[str]) -> tuple[float, float, str]:
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, check=True, capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return seconds, peak, proc.stdout
-
-
 def size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
@@ -51,7 +42,7 @@ def main() -> None:
     args = parser.parse_args()
     rpa = shutil.which("rpa") or "rpa"
     if args.one:  # runner process: time one command, so ru_maxrss is its own
-        seconds, peak, _ = timed([rpa, *args.one])
+        seconds, peak, _ = _scan_benchmark().timed([rpa, *args.one])
         print(f"{seconds:.1f}\t{peak:.0f}")
         return
     scan = _scan_benchmark()

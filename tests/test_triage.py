@@ -229,3 +229,22 @@ def test_a_case_from_the_previous_release_keeps_its_findings(tmp_path):
     assert (f["id"], f["status"], f["stale"]) == ("FOLD", "new", False)
     assert query(case, "SELECT first_scan_id FROM findings") == [(1,)]
     assert rpa("triage", "FOLD", "--status", "reviewing", "--case", case).exit_code == 0
+
+
+def test_a_finding_given_again_with_other_figures_is_refreshed_in_place(case):
+    """Same rule, subject and evidence (same id), other parameters: the stored finding
+    takes the new wording and parameters, keeps its first scan and its triage."""
+    scan(case)
+    fid = the_finding_id(case)
+    rpa("triage", fid, "--status", "reviewing", "--case", case)
+    before = query(case, "SELECT reason_en, params FROM findings WHERE id = ?", [fid])[0]
+    scan(case, "--param", f"{RULE}.min_recipients=6")  # still fires on the same seven members
+    (f,) = findings(case)
+    assert (f["id"], f["status"], f["stale"]) == (fid, "reviewing", False)
+    reason, params = query(case, "SELECT reason_en, params FROM findings WHERE id = ?", [fid])[0]
+    assert json.loads(params)["min_recipients"] == 6 and json.loads(before[1])["min_recipients"] == 5
+    assert reason != before[0]
+    assert query(case, "SELECT first_scan_id, scan_id FROM findings WHERE id = ?", [fid]) == [(1, 2)]
+    # given again unchanged: only its scan moves on
+    scan(case, "--param", f"{RULE}.min_recipients=6")
+    assert query(case, "SELECT first_scan_id, scan_id, reason_en FROM findings WHERE id = ?", [fid]) == [(1, 3, reason)]
