@@ -447,7 +447,8 @@ class _Files:
 def _target(case_folder: Path, out: Path | None, now: datetime) -> tuple[Path, Path | None]:
     """(the report folder to make, an earlier rpa report there to replace or None)."""
     if out is None:
-        base = case_folder / "reports" / f"report-{now:%Y%m%d-%H%M%S}"
+        # absolute: the case records the path, and `rpa verify` may run from elsewhere
+        base = case_folder.expanduser().resolve() / "reports" / f"report-{now:%Y%m%d-%H%M%S}"
         target, n = base, 1
         while target.exists():
             n += 1
