@@ -943,6 +943,7 @@ def export(
         rpa export --csv export/
     """
     from analyzer.audit import append
+    from analyzer.db import transaction
     from analyzer.export import export_details, export_rows, write_csv, write_xlsx
 
     if xlsx is None and csv_dir is None:
@@ -955,9 +956,8 @@ def export(
             written.append(xlsx)
         if csv_dir is not None:
             written += write_csv(csv_dir, findings, evidence)
-        con.execute("BEGIN TRANSACTION")
-        append(con, "export", export_details(written, len(findings), len(evidence)), by)
-        con.execute("COMMIT")
+        with transaction(con):
+            append(con, "export", export_details(written, len(findings), len(evidence)), by)
     for path in written:
         out.print(f"wrote {path}", markup=False)
     out.print(f"{len(findings)} findings, {len(evidence)} evidence rows")

@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from analyzer.db import transaction
 from analyzer.errors import RosterError
 from analyzer.formats.base import decode_bytes, normalize_account
 from analyzer.ingest import resolve_accounts, resolve_persons
@@ -123,8 +124,7 @@ def load_roster(
                 (r["person_id"], r["other_id"], rel, json.dumps({c: r[c] for c in rextra}, ensure_ascii=False) if rextra else None)
             )
 
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         con.execute("DELETE FROM relations; DELETE FROM person_accounts; DELETE FROM persons")
         if persons:
             con.executemany("INSERT INTO persons VALUES (?, ?, ?, ?, ?, ?, ?, ?)", persons)
@@ -137,10 +137,6 @@ def load_roster(
         resolve_accounts(con)
         resolve_persons(con)
         _audit_roster(con, people_csv, relations_csv, len(persons), len(aliases), len(relations), actor)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     ambiguous = [
         f"{alias} ({pids})"
         for alias, pids in con.execute(

@@ -54,6 +54,7 @@ import duckdb
 
 from analyzer import __version__
 from analyzer.config import Settings
+from analyzer.db import transaction
 from analyzer.errors import RpaError
 from analyzer.pause import pause_point
 from analyzer.rules import OUTPUT_COLUMNS, SEVERITIES, Rule, RuleError, placeholders
@@ -564,8 +565,7 @@ def _store(con, rules, params, scope, since, until, started, today, actor) -> di
     from analyzer.audit import append
     from analyzer.triage import MATCH
 
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         scan_id = con.execute("SELECT coalesce(max(scan_id), 0) + 1 FROM scans").fetchall()[0][0]
         ids = [r.id for r in rules]
         # One rule may give the same subject and evidence twice (overlapping windows):
@@ -648,8 +648,4 @@ def _store(con, rules, params, scope, since, until, started, today, actor) -> di
             actor,
         )
         pause_point("scan.before_commit")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return changes

@@ -19,6 +19,7 @@ from datetime import date, datetime
 import duckdb
 
 from analyzer import audit
+from analyzer.db import transaction
 from analyzer.errors import RpaError
 
 STATUSES = ("new", "reviewing", "confirmed", "dismissed", "escalated")
@@ -69,8 +70,7 @@ def triage(
     note = (note or "").strip() or None
     actor = audit.actor_name(actor)
     at = datetime.now().replace(microsecond=0)
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         previous = con.execute(f"SELECT status FROM ({CURRENT_DECISION}) WHERE finding_id = ?", [fid]).fetchall()
         previous = previous[0][0] if previous else "new"
         triage_id = con.execute("SELECT coalesce(max(triage_id), 0) + 1 FROM triage").fetchall()[0][0]
@@ -84,10 +84,6 @@ def triage(
              "triage_id": triage_id, "scan_id": scan_id, "stale": stale, "evidence": list(evidence)},
             actor,
         )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return Decision(fid, rule, subject, previous, status, note, actor, at, stale, seq)
 
 
@@ -150,8 +146,7 @@ def suppress(
     actor = audit.actor_name(actor)
     today = today or date.today()
     at = datetime.now().replace(microsecond=0)
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         sid = con.execute("SELECT coalesce(max(suppression_id), 0) + 1 FROM suppressions").fetchall()[0][0]
         con.execute("INSERT INTO suppressions VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [sid, rule, subject, counterparty, until, why, actor, at])
         matches = con.execute(
@@ -165,10 +160,6 @@ def suppress(
              "why": why, "matching_findings": matches},
             actor,
         )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return Suppression(sid, rule, subject, counterparty, until, why, actor, at, matches, seq)
 
 
