@@ -18,6 +18,7 @@ import duckdb
 
 from analyzer import __version__
 from analyzer.errors import CaseBusyError, CaseKeyError, RpaError
+from analyzer.params import CaseConnection
 
 # Each entry upgrades the schema by one version. Never edit a released migration:
 # append a new one. The list index + 1 is the version the migration produces.
@@ -284,7 +285,7 @@ DEFAULT_BUSY_WAIT = 5.0
 
 def connect(
     path: Path, *, read_only: bool = False, new_key: str | None = None, wait: float | None = None
-) -> duckdb.DuckDBPyConnection:
+) -> CaseConnection:
     """Open a case database. If another process holds its lock, wait briefly (retrying),
     then raise CaseBusyError: one line, no traceback, nothing touched. `wait` (seconds)
     overrides env RPA_BUSY_WAIT.
@@ -311,7 +312,7 @@ def connect(
             else:
                 con = _connect_encrypted(path, key, read_only=read_only, config=config)
             con.execute("SET enable_progress_bar = false")  # rpa reports progress itself; stdout stays clean
-            return con
+            return CaseConnection(con)
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower():
                 raise RpaError(f"cannot open {path}: {str(exc).splitlines()[0]}") from None

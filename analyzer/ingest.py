@@ -217,7 +217,7 @@ def ingest_file(
         return FileResult(path, name, "unknown", message=f"{name}: skipped, no known layout")
     module = format_module(fmt)
 
-    memory_before = _cap_memory(con) if hasattr(module, "stage") else None
+    memory_before = _cap_memory(con) if hasattr(module, "stage") and fmt != "canonical" else None
     try:
         staged = None
         if hasattr(module, "stage"):
@@ -309,10 +309,10 @@ def _load(con, path, name, head, fmt, module, owner, digest, staged, stage: Call
     source_id = con.execute("SELECT coalesce(max(source_id), 0) + 1 FROM sources").fetchall()[0][0]
     base_id = con.execute("SELECT coalesce(max(id), 0) FROM transactions").fetchall()[0][0]
     if fmt == "canonical":
-        # Straight from DuckDB's reader into the table: no copy in between.
-        rows_read, parse_rejects = canonical.load_into(con, path, head, source_id, base_id)
-        parsed = Parsed(format="canonical_parquet" if canonical.is_parquet(head) else "canonical_csv", owner=owner, rows=None)
-        encoding = None if canonical.is_parquet(head) else "utf-8"
+        # Typed by DuckDB's reader: no text pass in between.
+        rows_read, parse_rejects = canonical.load_into(con, path, staged, source_id, base_id)
+        parsed = staged or Parsed(format="canonical_parquet", owner=owner, rows=None)
+        encoding = parsed.encoding
     elif staged is not None:
         # Staged by the module into DuckDB temporary tables: the file never sits whole
         # in Python.

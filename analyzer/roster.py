@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
-import pandas as pd
 
 from analyzer.db import transaction
 from analyzer.errors import RosterError
@@ -129,9 +128,7 @@ def load_roster(
         if persons:
             con.executemany("INSERT INTO persons VALUES (?, ?, ?, ?, ?, ?, ?, ?)", persons)
         if aliases:
-            con.register("roster_aliases", pd.DataFrame(aliases, columns=["person_id", "alias", "norm"]))
-            con.execute("INSERT INTO person_accounts SELECT * FROM roster_aliases")
-            con.unregister("roster_aliases")
+            con.executemany("INSERT INTO person_accounts VALUES (?, ?, ?)", aliases)
         if relations:
             con.executemany("INSERT INTO relations VALUES (?, ?, ?, ?)", relations)
         resolve_accounts(con)

@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 
 from analyzer.errors import FormatError
-from analyzer.formats.base import MOVEMENT_COLUMNS
+from analyzer.formats.base import MOVEMENT_COLUMNS, Parsed, Reject
 
 REQUIRED = ("ts", "amount", "payer", "payee")
 OPTIONAL = tuple(c for c in MOVEMENT_COLUMNS if c not in REQUIRED and c not in ("line", "raw"))
@@ -52,26 +52,26 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def load_into(
-    con: duckdb.DuckDBPyConnection, path: Path, head: bytes, source_id: int, base_id: int
-) -> tuple[int, list[tuple[int, str, str]]]:
-    """Insert the file's rows into `transactions` (source `source_id`, ids after
-    `base_id`) and return (rows read, rejects as (line, raw line, reason)).
+# The typed rows of a canonical CSV, read before the file's transaction begins (see
+# `stage`), and the lines DuckDB's reader rejected.
+STAGE = "canonical_stage"
+READER_REJECTS = ("rpa_reject_errors", "rpa_reject_scans")
 
-    Rows whose time or amount does not convert are rejected by DuckDB's reader itself;
-    ingest checks the rest (kinds, statuses ...) after the insert."""
+
+def stage(con: duckdb.DuckDBPyConnection, path: Path, *, owner: str | None = None) -> Parsed | None:
+    """Read a canonical CSV into the temporary table STAGE, typed by DuckDB's reader, in
+    file order; returns what was read (the reader's rejects in `rejects`), or None for
+    a Parquet file, which `load_into` reads directly.
+
+    Staging runs outside the file's transaction: DuckDB reads in parallel and keeps file
+    order in the table, so a row's `rowid` is its position among the accepted rows and
+    gives its line without a streaming window; and inserting from a committed temporary
+    table into `transactions` is much faster than from inside the transaction
+    (measured at 1M rows: 1.4 s against 2.0 s for reading straight into the insert)."""
+    with open(path, "rb") as f:
+        head = f.read(64 * 1024)
     if is_parquet(head):
-        try:
-            columns = [r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet($p)", {"p": str(path)}).fetchall()]
-        except duckdb.Error as exc:
-            raise FormatError(f"{path.name}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
-        source = "read_parquet($p, file_row_number = true)"
-        line_expr = "file_row_number + 1"
-        _check_columns(path, columns)
-        _insert(con, source, columns, line_expr, {"p": str(path)}, source_id, base_id, text_input=True)
-        read = con.execute("SELECT count(*) FROM transactions WHERE source_id = ?", [source_id]).fetchall()[0][0]
-        return read, []
-
+        return None
     header = _header(head)
     if not header or not all(c in header for c in REQUIRED):
         raise FormatError(f"{path.name}: canonical CSV needs the columns {', '.join(REQUIRED)}")
@@ -87,51 +87,84 @@ def load_into(
     source = (
         "read_csv($p, header = true, columns = " + spec + ", auto_detect = false, delim = ',', quote = '\"', "
         "escape = '\"', timestampformat = '%Y-%m-%d %H:%M:%S', store_rejects = true, "
-        "rejects_table = 'rpa_reject_errors', rejects_scan = 'rpa_reject_scans', encoding = 'utf-8')"
+        f"rejects_table = '{READER_REJECTS[0]}', rejects_scan = '{READER_REJECTS[1]}', encoding = 'utf-8')"
     )
-    con.execute("DROP TABLE IF EXISTS rpa_reject_errors; DROP TABLE IF EXISTS rpa_reject_scans")
-    # row_number() OVER () streams in file order, so rpa_k is the row's position among
-    # the rows DuckDB accepted.
-    numbered = f"(SELECT row_number() OVER () AS rpa_k, * FROM {source})"
+    drop_staged(con)
+    # File order in the table is what makes rowid the row's position: insist on it,
+    # whatever the session says.
+    con.execute("SET preserve_insertion_order = true")
     try:
-        _insert(con, numbered, header, "rpa_k + 1", {"p": str(path)}, source_id, base_id, text_input=False)
+        con.execute(f"CREATE TEMP TABLE {STAGE} AS SELECT * FROM {source}", {"p": str(path)})
     except duckdb.Error as exc:
+        drop_staged(con)
         raise FormatError(f"{path.name}: canonical CSV cannot be read ({str(exc).splitlines()[0]})") from None
+    finally:
+        con.execute("RESET preserve_insertion_order")
     by_line: dict[int, tuple[str, list[str]]] = {}
     for line, raw, column, message in con.execute(
-        "SELECT line, csv_line, column_name, error_message FROM rpa_reject_errors ORDER BY line, column_idx"
+        f"SELECT line, csv_line, column_name, error_message FROM {READER_REJECTS[0]} ORDER BY line, column_idx"
     ).fetchall():
-        raw_line, reasons = by_line.setdefault(int(line), (raw or "", []))
+        _, reasons = by_line.setdefault(int(line), (raw or "", []))
         reason = _reason(column, message)
         # DuckDB reports a short row once per missing column: the first says it all.
         if reason not in reasons and not ("columns expected" in reason and any("columns expected" in r for r in reasons)):
             reasons.append(reason)
-    rejects = [(line, raw, "; ".join(reasons)) for line, (raw, reasons) in by_line.items()]
-    if rejects:
-        # Shift each good row's line past the rejected lines before it: an ASOF join
-        # against the rejected lines, set-wise.
-        con.execute(
-            """
-            CREATE OR REPLACE TEMP TABLE canonical_gaps AS
-            SELECT pos, max(skipped) AS skipped FROM (
-                SELECT line - 1 - (row_number() OVER (ORDER BY line) - 1) AS pos,
-                       row_number() OVER (ORDER BY line) AS skipped
-                FROM (SELECT DISTINCT line FROM rpa_reject_errors)
-            ) GROUP BY pos
-            """
-        )
-        con.execute(
-            """
-            UPDATE transactions SET line = transactions.line + s.skipped, id = transactions.id + s.skipped
-            FROM (SELECT t.line AS k_line, g.skipped FROM transactions t
-                  ASOF JOIN canonical_gaps g ON t.source_id = $s AND t.line - 1 >= g.pos) s
-            WHERE transactions.source_id = $s AND transactions.line = s.k_line
-            """,
-            {"s": source_id},
-        )
-        con.execute("DROP TABLE canonical_gaps")
-    read = con.execute("SELECT count(*) FROM transactions WHERE source_id = ?", [source_id]).fetchall()[0][0] + len(rejects)
-    return read, rejects
+    rejects = [Reject(line=line, raw=raw, reason="; ".join(reasons)) for line, (raw, reasons) in by_line.items()]
+    rows = con.execute(f"SELECT count(*) FROM {STAGE}").fetchall()[0][0]
+    return Parsed(
+        format="canonical_csv", owner=owner, rows=None, rejects=rejects, rows_read=rows + len(rejects),
+        encoding="utf-8", rows_table=STAGE,
+    )
+
+
+def drop_staged(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the temporary tables of a staged file."""
+    for table in (STAGE, "canonical_gaps", *READER_REJECTS):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def load_into(
+    con: duckdb.DuckDBPyConnection, path: Path, staged: Parsed | None, source_id: int, base_id: int
+) -> tuple[int, list[tuple[int, str, str]]]:
+    """Insert the file's rows into `transactions` (source `source_id`, ids after
+    `base_id`) and return (rows read, rejects as (line, raw line, reason)). A CSV comes
+    from its `stage`; a Parquet file (staged None) is read here.
+
+    Rows whose time or amount does not convert were rejected by DuckDB's reader itself;
+    ingest checks the rest (kinds, statuses ...) after the insert."""
+    if staged is None:
+        try:
+            columns = [r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet($p)", {"p": str(path)}).fetchall()]
+        except duckdb.Error as exc:
+            raise FormatError(f"{path.name}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
+        _check_columns(path, columns)
+        source = "read_parquet($p, file_row_number = true)"
+        _insert(con, source, columns, "file_row_number + 1", {"p": str(path)}, source_id, base_id, text_input=True, keep_order=False)
+        read = con.execute("SELECT count(*) FROM transactions WHERE source_id = ?", [source_id]).fetchall()[0][0]
+        return read, []
+
+    columns = [r[0] for r in con.execute(f"DESCRIBE {STAGE}").fetchall()]
+    rejects = [(r.line, r.raw, r.reason) for r in staged.rejects]
+    if not rejects:
+        # Line 1 is the header; rowid counts from 0.
+        _insert(con, STAGE, columns, "rowid + 2", {}, source_id, base_id, text_input=False, keep_order=True)
+        return staged.rows_read, rejects
+    # Each accepted row's line is its position plus the rejected lines before it: an
+    # ASOF join against the rejected lines, set-wise.
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE canonical_gaps AS
+        SELECT pos, max(skipped) AS skipped FROM (
+            SELECT line - 1 - (row_number() OVER (ORDER BY line) - 1) AS pos,
+                   row_number() OVER (ORDER BY line) AS skipped
+            FROM (SELECT DISTINCT line FROM {READER_REJECTS[0]})
+        ) GROUP BY pos
+        """
+    )
+    source = f"""(SELECT s.rowid + 2 + coalesce(g.skipped, 0) AS rpa_line, s.*
+                  FROM {STAGE} s ASOF LEFT JOIN canonical_gaps g ON s.rowid + 1 >= g.pos)"""
+    _insert(con, source, columns, "rpa_line", {}, source_id, base_id, text_input=False, keep_order=True)
+    return staged.rows_read, rejects
 
 
 def _check_columns(path: Path, columns: list[str]) -> None:
@@ -151,7 +184,9 @@ def _reason(column: str | None, message: str) -> str:
     return first
 
 
-def _insert(con, source: str, columns: list[str], line_expr: str, params: dict, source_id: int, base_id: int, *, text_input: bool) -> None:
+def _insert(
+    con, source: str, columns: list[str], line_expr: str, params: dict, source_id: int, base_id: int, *, text_input: bool, keep_order: bool
+) -> None:
     """INSERT INTO transactions the canonical columns of `source`; extra columns go to
     raw as JSON. The id is base_id + line, unique within the case."""
     from analyzer.ingest import SEEN_BY_PAYEE, SEEN_BY_PAYER
@@ -195,9 +230,10 @@ def _insert(con, source: str, columns: list[str], line_expr: str, params: dict, 
             "NULL",
         ]
     )
-    # Row order comes from row_number() in the streaming window, not from storage
-    # order, so DuckDB may insert in parallel without keeping it (measured: -20 %).
-    con.execute("SET preserve_insertion_order = false")
+    # From the stage, keeping its order is the faster way (measured: 0.83 s against
+    # 1.02 s at 1M rows) and stores the file in its order. A Parquet file's line comes
+    # from file_row_number, so DuckDB may insert it in any order.
+    con.execute(f"SET preserve_insertion_order = {'true' if keep_order else 'false'}")
     try:
         con.execute(f"INSERT INTO transactions SELECT {select} FROM {source}", {**params, "base": base_id, "source": source_id})
     finally:

@@ -1,0 +1,99 @@
+"""Query parameters bound as literals (analyzer.params): the same values as DuckDB's
+own binding, placeholders found only outside strings and comments, and no pandas
+import for the commands that need none."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+from decimal import Decimal
+
+import duckdb
+import pytest
+
+from analyzer.params import CaseConnection, ParameterError, bind, literal
+from tests.helpers import write_canonical
+
+VALUES = [
+    None, True, False, 0, -5, 2**40, 2**70, 1.25, -0.5, Decimal("0.05"), Decimal(200), Decimal("-12.345"),
+    Decimal("1234567890123456.78"), "", "plain", "it's", "引号'与\\反斜杠", "a\nb", dt.datetime(2026, 1, 2, 3, 4, 5),
+    dt.datetime(2026, 1, 2, 3, 4, 5, 123), dt.date(2026, 2, 17), dt.time(9, 30), dt.timedelta(days=1, seconds=3),
+    b"\x00\xff", [1, 2], ["x", None, "y'z"], [], [Decimal("1.50"), Decimal("2.25")],
+]
+
+
+@pytest.mark.parametrize("value", VALUES, ids=repr)
+def test_literal_reads_back_as_duckdb_binds_it(value):
+    con = duckdb.connect()
+    own = con.execute("SELECT ?", [value]).fetchall()[0][0]
+    ours = con.execute("SELECT " + literal(value)).fetchall()[0][0]
+    assert ours == own
+    assert type(ours) is type(own)
+
+
+def test_decimal_keeps_its_scale():
+    con = duckdb.connect()
+    assert con.execute("SELECT typeof(" + literal(Decimal("12.30")) + ")").fetchall() == [("DECIMAL(4,2)",)]
+
+
+def test_placeholders_in_strings_identifiers_and_comments_are_left_alone():
+    sql = "SELECT ?, '?', \"col?\", regexp_full_match(x, '\\d(\\.\\d)?') -- what?\n/* ? */, 'it''s ?', ?"
+    assert bind(sql, [1, "y"]) == "SELECT 1, '?', \"col?\", regexp_full_match(x, '\\d(\\.\\d)?') -- what?\n/* ? */, 'it''s ?', 'y'"
+    named = bind("SELECT $a, '$a', \"$a\", x$a -- $a\n, $a_b /* $a */", {"a": "it's", "a_b": 2})
+    assert named == "SELECT 'it''s', '$a', \"$a\", x$a -- $a\n, 2 /* $a */"
+
+
+def test_hostile_text_stays_a_value():
+    con = CaseConnection(duckdb.connect())
+    con.execute("CREATE TABLE t (s VARCHAR)")
+    evil = "x'); DROP TABLE t; --"
+    con.execute("INSERT INTO t VALUES (?)", [evil])
+    assert con.execute("SELECT s FROM t WHERE s = $s", {"s": evil}).fetchall() == [(evil,)]
+
+
+@pytest.mark.parametrize(
+    ("sql", "params", "message"),
+    [
+        ("SELECT ?, ?", [1], "more than 1 placeholders"),
+        ("SELECT ?", [1, 2], "2 values for 1 placeholders"),
+        ("SELECT $a", {"b": 1}, "no value given for $a"),
+        ("SELECT $a", {"a": 1, "b": 2}, "values given for no placeholder: b"),
+        ("SELECT ?", [object()], "cannot bind a parameter of type object"),
+        ("SELECT ?", ["a\x00b"], "NUL"),
+    ],
+)
+def test_misfits_are_errors(sql, params, message):
+    with pytest.raises(ParameterError, match=message.replace("$", r"\$")):
+        bind(sql, params)
+
+
+def test_executemany_inserts_every_row_in_batches():
+    con = CaseConnection(duckdb.connect())
+    con.execute("CREATE TABLE t (i INTEGER, s VARCHAR, d DECIMAL(18,2))")
+    rows = [(i, f"n'{i}", Decimal(i) / 100) for i in range(2500)]
+    con.executemany("INSERT INTO t VALUES (?, ?, ?)", rows)
+    assert con.execute("SELECT count(*), sum(i), sum(d), max(s) FROM t").fetchall() == [(2500, 3123750, Decimal("31237.50"), "n'999")]
+    con.executemany("UPDATE t SET s = ? WHERE i = ?", [("one", 1), ("two", 2)])
+    assert con.execute("SELECT s FROM t WHERE i IN (1, 2) ORDER BY i").fetchall() == [("one",), ("two",)]
+
+
+def test_case_commands_that_need_no_pandas_do_not_import_it(tmp_path):
+    """DuckDB's own binding imports pandas (a quarter second) on the first statement
+    with parameters; init, ingest of a canonical file, status and people do without."""
+    src = write_canonical(tmp_path / "m.csv", [
+        {"txn_id": "A1", "ts": "2026-01-10 09:00:00", "payer": "a", "payee": "b", "amount": "5.00", "kind": "red_packet"},
+        {"txn_id": "A2", "ts": "2026-01-10 09:00:00", "payer": "a", "payee": "b", "amount": "bad", "kind": "red_packet"},
+    ])
+    script = f"""
+import sys
+from typer.testing import CliRunner
+from analyzer.cli import app
+runner = CliRunner()
+case = {str(tmp_path / 'case')!r}
+codes = [runner.invoke(app, args).exit_code for args in (
+    ["init", case], ["ingest", {str(src)!r}, "--case", case], ["status", "--case", case], ["people", "--case", case])]
+print(codes, sorted(m for m in ("pandas", "numpy", "pyarrow") if m in sys.modules))
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[0, 1, 0, 0] []"
