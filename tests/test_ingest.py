@@ -245,3 +245,32 @@ def test_line_numbers_hold_on_a_large_file_with_rejects(case, tmp_path):
         (300_000 - len(bad), 0)
     ]
     assert {r[0] for r in query(case, "SELECT line FROM rejects")} == bad
+
+
+def test_line_numbers_and_repeats_on_a_large_file_without_rejects(case, tmp_path):
+    # The path without rejects numbers rows straight from the staged table's order; every
+    # 5000th line repeats the line before it (same txn_id and values): the same row twice.
+    path = tmp_path / "big.csv"
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("txn_id,ts,payer,payee,amount\n")
+        for line in range(2, 250_002):
+            txn = line - 1 if line % 5000 == 0 else line
+            f.write(f"{txn},2026-01-01 00:00:00,a,b,{txn % 997}.25\n")
+    result = rpa("ingest", path, "--case", case)
+    assert result.exit_code == 0, result.output
+    repeats = {line for line in range(2, 250_002) if line % 5000 == 0}
+    assert query(case, "SELECT count(*), count(*) FILTER (WHERE CAST(txn_id AS BIGINT) <> line) FROM transactions") == [
+        (250_000 - len(repeats), 0)
+    ]
+    dupes = query(case, "SELECT d.line, t.line, d.matched_on FROM duplicates d JOIN transactions t ON t.id = d.transaction_id")
+    assert sorted(dupes) == [(line, line - 1, "same row") for line in sorted(repeats)]
+
+
+def test_canonical_file_without_ids_loads_every_row(case, tmp_path):
+    # No txn_id column: nothing tells two equal rows apart as one movement, so both stay.
+    rows = [{"ts": "2026-03-01 10:00:00", "payer": "a", "payee": "b", "amount": "9.90"}] * 2
+    result = rpa("ingest", write_canonical(tmp_path / "n.csv", rows, ["ts", "payer", "payee", "amount"]), "--case", case)
+    assert result.exit_code == 0, result.output
+    assert query(case, "SELECT txn_id, line, amount FROM transactions ORDER BY line") == [
+        (None, 2, Decimal("9.90")), (None, 3, Decimal("9.90"))
+    ]
