@@ -274,3 +274,19 @@ def test_canonical_file_without_ids_loads_every_row(case, tmp_path):
     assert query(case, "SELECT txn_id, line, amount FROM transactions ORDER BY line") == [
         (None, 2, Decimal("9.90")), (None, 3, Decimal("9.90"))
     ]
+
+
+def test_extra_columns_named_like_internals_are_kept_as_data(case, tmp_path):
+    # `rowid` would shadow DuckDB's row id and `c0` is how the stage names columns:
+    # both are plain extra columns of the file, kept in raw, and lines stay right.
+    path = tmp_path / "odd.csv"
+    path.write_text(
+        "c0,ts,amount,payer,payee,rowid\n"
+        "x,2026-01-01 00:00:00,oops,a,b,zz\n"
+        "y,2026-01-01 00:00:00,2.00,a,b,yy\n",
+        encoding="utf-8",
+    )
+    result = rpa("ingest", path, "--case", case)
+    assert result.exit_code == 1, result.output
+    assert query(case, "SELECT line, amount, raw FROM transactions") == [(3, Decimal("2.00"), '{"c0":"y","rowid":"yy"}')]
+    assert query(case, "SELECT line, reason FROM rejects") == [(2, "amount is not a decimal number of yuan")]

@@ -116,6 +116,7 @@ class Parsed:
     # they are in these DuckDB relations of the connection it was given.
     rows_table: str | None = None  # MOVEMENT_COLUMNS, one row per movement
     rejects_table: str | None = None  # (line, raw, reason)
+    header: list[str] | None = None  # a staged file's column names, when its table names them by position
 
 
 def empty_rows() -> pd.DataFrame:

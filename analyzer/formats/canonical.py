@@ -1,8 +1,8 @@
 """rpa's own canonical movement format: CSV (UTF-8, header row) or Parquet.
 
 One row per money movement, the columns of README's "Canonical format" section.
-Read set-wise by DuckDB straight into the staging table: no Python per row, so a
-file of millions of rows loads at close to DuckDB's own CSV speed.
+Read set-wise by DuckDB into a temporary staging table, then into `transactions`: no
+Python per row, so a file of millions of rows loads at close to DuckDB's own CSV speed.
 
 Required columns: ts, amount, payer, payee. Optional: the other MOVEMENT_COLUMNS
 (txn_id, match_id, packet_id, payer_name, payee_name, kind, status, channel, memo,
@@ -83,11 +83,12 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path, *, owner: str | None = Non
     if len(set(header)) != len(header):
         raise FormatError(f"{path.name}: a column name appears twice in the header")
     # Typed reading lets DuckDB itself reject a row whose time or amount does not
-    # convert, with its line number, instead of a second pass over text.
-    types = {c: "VARCHAR" for c in header}
-    types["ts"] = "TIMESTAMP"
-    types["amount"] = "DECIMAL(18,2)"
-    spec = "{" + ", ".join(f"'{c.replace(chr(39), chr(39) * 2)}': '{t}'" for c, t in types.items()) + "}"
+    # convert, with its line number, instead of a second pass over text. The staged
+    # columns are named by position (c0, c1 ...), so that no name in the file (say
+    # `rowid`) can shadow what rpa computes from the table.
+    names = staged_names(header)
+    types = {names[c]: {"ts": "TIMESTAMP", "amount": "DECIMAL(18,2)"}.get(c, "VARCHAR") for c in header}
+    spec = "{" + ", ".join(f"'{c}': '{t}'" for c, t in types.items()) + "}"
     source = (
         "read_csv($p, header = true, columns = " + spec + ", auto_detect = false, delim = ',', quote = '\"', "
         "escape = '\"', timestampformat = '%Y-%m-%d %H:%M:%S', store_rejects = true, "
@@ -109,22 +110,28 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path, *, owner: str | None = Non
         f"SELECT line, csv_line, column_name, error_message FROM {READER_REJECTS[0]} ORDER BY line, column_idx"
     ).fetchall():
         _, reasons = by_line.setdefault(int(line), (raw or "", []))
-        reason = _reason(column, message)
+        reason = _reason(header[int(column[1:])] if column in types else column, message)
         # DuckDB reports a short row once per missing column: the first says it all.
         if reason not in reasons and not ("columns expected" in reason and any("columns expected" in r for r in reasons)):
             reasons.append(reason)
     rejects = [Reject(line=line, raw=raw, reason="; ".join(reasons)) for line, (raw, reasons) in by_line.items()]
     rows = con.execute(f"SELECT count(*) FROM {STAGE}").fetchall()[0][0]
+    txn = names.get("txn_id")
     con.execute(
-        f"CREATE TEMP TABLE {REPEATS} AS SELECT txn_id FROM {STAGE} WHERE hash(txn_id) IN "
-        f"(SELECT hash(txn_id) FROM {STAGE} WHERE txn_id IS NOT NULL GROUP BY ALL HAVING count(*) > 1)"
-        if "txn_id" in header
+        f"CREATE TEMP TABLE {REPEATS} AS SELECT {txn} AS txn_id FROM {STAGE} WHERE hash({txn}) IN "
+        f"(SELECT hash({txn}) FROM {STAGE} WHERE {txn} IS NOT NULL GROUP BY ALL HAVING count(*) > 1)"
+        if txn
         else f"CREATE TEMP TABLE {REPEATS} (txn_id VARCHAR)"
     )
     return Parsed(
         format="canonical_csv", owner=owner, rows=None, rejects=rejects, rows_read=rows + len(rejects),
-        encoding="utf-8", rows_table=STAGE,
+        encoding="utf-8", rows_table=STAGE, header=header,
     )
+
+
+def staged_names(header: list[str]) -> dict[str, str]:
+    """The name of each of the file's columns in the staged table."""
+    return {c: f"c{i}" for i, c in enumerate(header)}
 
 
 def drop_staged(con: duckdb.DuckDBPyConnection) -> None:
@@ -149,11 +156,15 @@ def load_into(
             raise FormatError(f"{path.name}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
         _check_columns(path, columns)
         source = "read_parquet($p, file_row_number = true)"
-        _insert(con, source, columns, "file_row_number + 1", {"p": str(path)}, source_id, base_id, text_input=True, keep_order=False)
+        try:
+            _insert(con, source, {c: _quote(c) for c in columns}, "file_row_number + 1", {"p": str(path)}, source_id, base_id,
+                    text_input=True, keep_order=False)  # fmt: skip
+        except duckdb.Error as exc:
+            raise FormatError(f"{path.name}: Parquet file cannot be read ({str(exc).splitlines()[0]})") from None
         read = con.execute("SELECT count(*) FROM transactions WHERE source_id = ?", [source_id]).fetchall()[0][0]
         return read, []
 
-    columns = [r[0] for r in con.execute(f"DESCRIBE {STAGE}").fetchall()]
+    columns = staged_names(staged.header or [])
     rejects = [(r.line, r.raw, r.reason) for r in staged.rejects]
     if not rejects:
         # Line 1 is the header; rowid counts from 0.
@@ -195,29 +206,29 @@ def _reason(column: str | None, message: str) -> str:
 
 
 def _insert(
-    con, source: str, columns: list[str], line_expr: str, params: dict, source_id: int, base_id: int, *, text_input: bool, keep_order: bool
+    con, source: str, columns: dict[str, str], line_expr: str, params: dict, source_id: int, base_id: int, *, text_input: bool, keep_order: bool
 ) -> None:
-    """INSERT INTO transactions the canonical columns of `source`; extra columns go to
-    raw as JSON. The id is base_id + line, unique within the case."""
+    """INSERT INTO transactions the canonical columns of `source`, given as the file's
+    column names → their SQL names in `source`; extra columns go to raw as JSON, under
+    the file's names. The id is base_id + line, unique within the case."""
     from analyzer.ingest import SEEN_BY_PAYEE, SEEN_BY_PAYER
 
-    present = set(columns)
 
     def col(name: str) -> str:
         # DuckDB's reader already gives NULL for an empty field; canonical files are
         # machine-written, so no trimming (it would cost a pass over every column).
-        if name in present:
-            return f"CAST({_quote(name)} AS VARCHAR)"
+        if name in columns:
+            return f"CAST({columns[name]} AS VARCHAR)"
         return "NULL"
 
     extras = [c for c in columns if c not in KNOWN]
     raw = (
-        "to_json(struct_pack(" + ", ".join(f"{_quote(c)} := {_quote(c)}" for c in extras) + "))::VARCHAR"
+        "to_json(struct_pack(" + ", ".join(f"{_quote(c)} := {columns[c]}" for c in extras) + "))::VARCHAR"
         if extras
         else "NULL"
     )
-    ts = "try_strptime(CAST(ts AS VARCHAR), '%Y-%m-%d %H:%M:%S')" if text_input else "ts"
-    amount = "TRY_CAST(amount AS DECIMAL(18,2))" if text_input else "amount"
+    ts = f"try_strptime(CAST({columns['ts']} AS VARCHAR), '%Y-%m-%d %H:%M:%S')" if text_input else columns["ts"]
+    amount = f"TRY_CAST({columns['amount']} AS DECIMAL(18,2))" if text_input else columns["amount"]
     direction = col("direction")
     select = ",\n".join(
         [
