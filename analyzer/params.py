@@ -176,11 +176,6 @@ class CaseConnection:
             self._con.execute(bind(sql, row) if row else sql)
         return self
 
-    @property
-    def raw(self) -> duckdb.DuckDBPyConnection:
-        """The DuckDB connection itself (for what takes Python objects: register ...)."""
-        return self._con
-
     def __getattr__(self, name: str) -> Any:
         return getattr(self._con, name)
 
