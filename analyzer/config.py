@@ -103,12 +103,17 @@ def _text(table: dict, key: str, where: str, *, required: bool = True) -> str | 
     return value.strip()
 
 
-def _giving_back(table, where: str) -> GivingBack:
+def _settings_table(table, where: str, known: tuple[str, ...], example: str) -> None:
+    """A settings section must be a table of only the `known` keys (`example` shows one)."""
     if not isinstance(table, dict):
-        raise ConfigError(f"{where} must be a table (return_days = 7, return_tolerance = 0.05)")
-    unknown = sorted(set(table) - {"return_days", "return_tolerance"})
+        raise ConfigError(f"{where} must be a table ({example})")
+    unknown = sorted(set(table) - set(known))
     if unknown:
-        raise ConfigError(f"{where}: unknown key `{unknown[0]}` (known: return_days, return_tolerance)")
+        raise ConfigError(f"{where}: unknown key `{unknown[0]}` (known: {', '.join(known)})")
+
+
+def _giving_back(table, where: str) -> GivingBack:
+    _settings_table(table, where, ("return_days", "return_tolerance"), "return_days = 7, return_tolerance = 0.05")
     days = table.get("return_days", GivingBack.return_days)
     if isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= 366:
         raise ConfigError(f"{where}: return_days must be a whole number of days (0–366), not {days!r}")
@@ -122,11 +127,7 @@ def _giving_back(table, where: str) -> GivingBack:
 
 
 def _aa_shares(table, where: str) -> AaShares:
-    if not isinstance(table, dict):
-        raise ConfigError(f'{where} must be a table (words = ["AA", "群收款"], max_amount = 500)')
-    unknown = sorted(set(table) - {"words", "max_amount"})
-    if unknown:
-        raise ConfigError(f"{where}: unknown key `{unknown[0]}` (known: words, max_amount)")
+    _settings_table(table, where, ("words", "max_amount"), 'words = ["AA", "群收款"], max_amount = 500')
     words = table.get("words", list(AaShares.words))
     if not isinstance(words, list) or not words or not all(isinstance(w, str) and w.strip() for w in words):
         raise ConfigError(f'{where}: words must be a non-empty list of non-empty strings, e.g. ["AA", "群收款"]')

@@ -18,7 +18,7 @@ import duckdb
 
 from analyzer import __version__
 from analyzer.errors import CaseBusyError, CaseKeyError, RpaError
-from analyzer.params import CaseConnection
+from analyzer.params import CaseConnection, literal
 
 # Each entry upgrades the schema by one version. Never edit a released migration:
 # append a new one. The list index + 1 is the version the migration produces.
@@ -344,21 +344,16 @@ def _connect_encrypted(path: Path, key: str, *, read_only: bool, config: dict) -
     extension = httpfs_extension_path()
     con = duckdb.connect(":memory:", config=config)
     try:
-        con.execute(f"LOAD '{_sql_text(str(extension))}'")
-        con.execute(f"SET temp_directory = '{_sql_text(str(path) + '.tmp')}'")
+        con.execute(f"LOAD {literal(str(extension))}")
+        con.execute(f"SET temp_directory = {literal(str(path) + '.tmp')}")
         con.execute("SET temp_file_encryption = true")
-        options = f"ENCRYPTION_KEY '{_sql_text(key)}'" + (", READ_ONLY" if read_only else "")
-        con.execute(f"ATTACH '{_sql_text(str(path))}' AS {ENCRYPTED_CATALOG} ({options})")
+        options = f"ENCRYPTION_KEY {literal(key)}" + (", READ_ONLY" if read_only else "")
+        con.execute(f"ATTACH {literal(str(path))} AS {ENCRYPTED_CATALOG} ({options})")
         con.execute(f"USE {ENCRYPTED_CATALOG}")
     except BaseException:
         con.close()
         raise
     return con
-
-
-def _sql_text(text: str) -> str:
-    """Text for a single-quoted SQL literal (statements that take no parameters)."""
-    return text.replace("'", "''")
 
 
 def httpfs_extension_path() -> Path:

@@ -32,6 +32,7 @@ from analyzer.formats.base import (
     display_path,
     normalize_account,
 )
+from analyzer.params import literal
 from analyzer.pause import pause_point
 
 # Layouts tried in this order when sniffing; the first that recognises a file wins.
@@ -217,9 +218,7 @@ def ingest_file(
         return FileResult(path, name, "unknown", message=f"{name}: skipped, no known layout")
     module = format_module(fmt)
 
-    # Not for a canonical file: its stage is DuckDB's own typed read, and under the cap
-    # the insert from it is half as slow again (1M rows: 1.3 s against 0.84 s).
-    memory_before = _cap_memory(con) if hasattr(module, "stage") and fmt != "canonical" else None
+    memory_before = _cap_memory(con) if getattr(module, "CAP_MEMORY", False) else None
     try:
         staged = None
         if hasattr(module, "stage"):
@@ -256,10 +255,11 @@ def ingest_file(
             con.execute(f"SET memory_limit = '{memory_before}'")
 
 
-# A staged file (Tenpay) streams through DuckDB: its temporary tables fill whatever
-# memory DuckDB may use before they spill, and the load gains nothing from more than
-# this (measured: 2M rows as fast at 400 MB as at 768 MB). Capped while such a file
-# loads, so that the process stays under 1 GB whatever the file's size.
+# A file whose parser module sets CAP_MEMORY (Tenpay) streams through DuckDB: its
+# temporary tables fill whatever memory DuckDB may use before they spill, and the load
+# gains nothing from more than this (measured: 2M rows as fast at 400 MB as at 768 MB).
+# Capped while such a file loads, so that the process stays under 1 GB whatever the
+# file's size.
 STAGED_MEMORY_LIMIT = 400 * 2**20
 
 
@@ -458,7 +458,7 @@ SEEN_BY_PAYEE = "CASE WHEN {d} IS NULL OR {d} IN ('in', 'both') THEN true WHEN {
 
 
 def _sql_list(values: Iterable[str]) -> str:
-    return "(" + ", ".join("'" + v + "'" for v in values) + ")"
+    return "(" + ", ".join(literal(v) for v in values) + ")"
 
 
 def _reject_invalid(con, source_id: int) -> None:
@@ -556,7 +556,7 @@ def _dedupe(con, source_id: int, repeats: str | None = None) -> int:
     # file's rows are grouped on a hash of the id (a number groups faster and in less
     # memory than text; a collision only adds a candidate that the exact partition
     # below then tells apart).
-    repeats = repeats or f"""(SELECT txn_id FROM transactions WHERE source_id = $s AND hash(txn_id) IN (
+    repeats = repeats or """(SELECT txn_id FROM transactions WHERE source_id = $s AND hash(txn_id) IN (
         SELECT hash(txn_id) FROM transactions WHERE source_id = $s AND txn_id IS NOT NULL GROUP BY ALL HAVING count(*) > 1))"""
     con.execute(
         f"""

@@ -73,6 +73,11 @@ def literal(value: Any) -> str:
     raise ParameterError(f"cannot bind a parameter of type {type(value).__name__}")
 
 
+def identifier(name: str) -> str:
+    """A DuckDB quoted identifier (a column named by a file or a rule)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def bind(sql: str, params: Sequence[Any] | Mapping[str, Any]) -> str:
     """`sql` with each placeholder replaced by the literal of its value.
 

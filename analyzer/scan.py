@@ -56,6 +56,7 @@ from analyzer import __version__
 from analyzer.config import Settings
 from analyzer.db import transaction
 from analyzer.errors import RpaError
+from analyzer.params import identifier, literal
 from analyzer.pause import pause_point
 from analyzer.rules import OUTPUT_COLUMNS, SEVERITIES, Rule, RuleError, placeholders
 
@@ -413,18 +414,10 @@ def _json_value(value: object) -> object:
     return value
 
 
-def _quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _quote_text(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _column_text(name: str, type_: str) -> str:
     """SQL rendering of a rule output column inside a reason: money with thousands
     separators and two decimals, counts as integers, lists joined with 、."""
-    col = _quote_ident(name)
+    col = identifier(name)
     t = type_.upper()
     if t.startswith("DECIMAL"):
         return f"CASE WHEN {col} = round({col}) THEN format('{{:,}}', CAST({col} AS BIGINT)) ELSE format('{{:,.2f}}', {col}) END"
@@ -443,14 +436,14 @@ def reason_sql(template: str, types: dict[str, str], params: dict) -> str:
     import string
 
     parts = []
-    for literal, name, _, _ in string.Formatter().parse(template):
-        if literal:
-            parts.append(_quote_text(literal))
+    for text, name, _, _ in string.Formatter().parse(template):
+        if text:
+            parts.append(literal(text))
         if name:
             if name in types:  # the rule's own figure wins over a parameter of that name
                 parts.append(f"coalesce({_column_text(name, types[name])}, '')")
             else:
-                parts.append(_quote_text(_fmt(params[name])))
+                parts.append(literal(_fmt(params[name])))
     return " || ".join(parts) if parts else "''"
 
 
@@ -469,13 +462,13 @@ def run_rule(con: duckdb.DuckDBPyConnection, rule: Rule, params: dict) -> None:
         unknown = placeholders(getattr(rule, lang)) - set(types) - set(params)
         if unknown:
             raise RuleError(f"rule {rule.id}: {lang} names {', '.join(sorted(unknown))}, which the rule neither returns nor takes")
-    severity = f"coalesce(severity, {_quote_text(rule.severity)})" if "severity" in types else _quote_text(rule.severity)
+    severity = f"coalesce(severity, {literal(rule.severity)})" if "severity" in types else literal(rule.severity)
     bad = con.execute(f"SELECT DISTINCT {severity} FROM rule_out WHERE {severity} NOT IN ('high', 'medium', 'low')").fetchall()
     if bad:
         raise RuleError(f"rule {rule.id} returned severity {bad[0][0]!r}")
     metric_cols = [c for c in types if c not in OUTPUT_COLUMNS and c != "severity"]
     metrics = (
-        "to_json(struct_pack(" + ", ".join(f"{_quote_ident(c)} := {_quote_ident(c)}" for c in metric_cols) + "))::VARCHAR"
+        "to_json(struct_pack(" + ", ".join(f"{identifier(c)} := {identifier(c)}" for c in metric_cols) + "))::VARCHAR"
         if metric_cols else "'{}'"
     )
     params_json = json.dumps({k: _json_value(v) for k, v in params.items()}, ensure_ascii=False)

@@ -64,6 +64,7 @@ from analyzer.formats.base import (
     display_path,
     empty_rows,
 )
+from analyzer.params import literal
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -214,6 +215,9 @@ def sniff(path: Path, head: bytes) -> bool:
 CHUNK_BYTES = 8 << 20
 
 # The temporary relations one staged file uses (dropped by `drop_staged`).
+# Ingest caps DuckDB's memory while such a file loads (ingest.STAGED_MEMORY_LIMIT):
+# its batches fill whatever memory the staged tables may use before they spill.
+CAP_MEMORY = True
 STAGE = "tenpay_stage"  # one row per data line: typed cells, or the reason it is rejected
 GROUPS = "tenpay_groups"  # 交易单号 of group red packets (several distinct 出 rows)
 ROWS = "tenpay_rows"  # view: movement rows, MOVEMENT_COLUMNS (text)
@@ -361,11 +365,6 @@ def _prefetch(items: Iterator, depth: int = 1) -> Iterator:
 # --------------------------------------------------------------------------- SQL
 
 
-def _lit(text: str) -> str:
-    """A SQL string literal."""
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _cell(i: int) -> str:
     """The raw text of field i (0-based) of the line, '' where the line is shorter."""
     return f"coalesce(f[{i + 1}], '')"
@@ -447,7 +446,7 @@ def _batch_sql(headers: list[str], roles: dict[str, int], clean: int, controls: 
             value = _unquote_sql(value)
         else:  # a JSON cell that moved to another column in an unknown layout
             value = f"""CASE WHEN starts_with({value}, '"{{') AND ends_with({value}, '}}"') THEN {_unquote_sql(value)} ELSE {value} END"""
-        pairs.append(f"{_lit(key)}, {value}")
+        pairs.append(f"{literal(key)}, {value}")
     raw = f"json_object({', '.join(pairs)})::VARCHAR"
     if not controls:
         # A line without quotes, backslashes or control characters needs no JSON
@@ -455,10 +454,10 @@ def _batch_sql(headers: list[str], roles: dict[str, int], clean: int, controls: 
         parts = []
         for i, key in enumerate(keys):
             lead = "{" if i == 0 else '",'
-            parts += [_lit(lead + json.dumps(key, ensure_ascii=False) + ':"'), f"f[{i + 1}]"]  # concat skips NULL
+            parts += [literal(lead + json.dumps(key, ensure_ascii=False) + ':"'), f"f[{i + 1}]"]  # concat skips NULL
         raw = f"""CASE WHEN contains(text, '"') OR contains(text, '\\') THEN {raw} ELSE concat({', '.join(parts)}, '"}}') END"""
-    gift = _lit(_GIFT_RE)
-    ws = _lit(_WHITESPACE)
+    gift = literal(_GIFT_RE)
+    ws = literal(_WHITESPACE)
     return f"""
     WITH split AS (
         SELECT line, text, string_split(text, chr(9)) AS f FROM {_BATCH} WHERE line > 1 OFFSET 0
@@ -486,7 +485,7 @@ def _batch_sql(headers: list[str], roles: dict[str, int], clean: int, controls: 
         FROM cells
         -- blank lines and headers repeated inside the file (concatenated productions)
         -- are not data: skipped, not rejected
-        WHERE NOT blank AND NOT (uid = {_lit(headers[roles["uid"]])} AND txn = {_lit(headers[roles["txn"]])})
+        WHERE NOT blank AND NOT (uid = {literal(headers[roles["uid"]])} AND txn = {literal(headers[roles["txn"]])})
     ),
     judged AS (
         SELECT *,
@@ -574,7 +573,7 @@ def _finish(con: duckdb.DuckDBPyConnection) -> None:
         FROM {_MARKED} WHERE reason IS NULL AND NOT (grp AND NOT recv_ok)
         """
     )
-    share = _lit("group red packet row without the grabber's share (对手方接收金额(分) empty)")
+    share = literal("group red packet row without the grabber's share (对手方接收金额(分) empty)")
     con.execute(
         f"""
         CREATE OR REPLACE TEMP VIEW {REJECTS} AS
