@@ -219,6 +219,72 @@ MIGRATIONS: list[str] = [
         actor VARCHAR NOT NULL
     );
     """,
+    # 5: sightings, then movements. Every row read from an export is a sighting, kept
+    # as read and never changed; `transactions` (one row per money movement) is derived
+    # from the set of sightings and the roster by consolidate.py, whatever the order in
+    # which files and roster arrived. A case of an earlier version becomes one sighting
+    # per stored movement; its duplicates stay as they were recorded.
+    """
+    CREATE TABLE sightings (
+        sighting_id BIGINT NOT NULL,    -- in order of ingest; a movement's id is its first sighting's
+        source_id INTEGER NOT NULL,
+        line BIGINT NOT NULL,
+        txn_id VARCHAR,
+        match_id VARCHAR,
+        packet_id VARCHAR,
+        -- ts, amount, direction, kind, status and channel are never NULL in a stored
+        -- sighting, but carry no NOT NULL: a file is bulk-inserted, then its invalid rows
+        -- are moved to `rejects` in the same transaction (ingest._reject_invalid).
+        ts TIMESTAMP,
+        payer VARCHAR,
+        payee VARCHAR,
+        payer_name VARCHAR,
+        payee_name VARCHAR,
+        amount DECIMAL(18,2),
+        direction VARCHAR,              -- out | in | neutral | both: whose view the row is
+        kind VARCHAR,
+        status VARCHAR,
+        channel VARCHAR,
+        memo VARCHAR,
+        raw_type VARCHAR,
+        raw_status VARCHAR,
+        refund_ref VARCHAR,
+        raw VARCHAR
+    );
+    INSERT INTO sightings
+    SELECT id, source_id, line, txn_id, match_id, packet_id, ts, payer, payee, payer_name, payee_name, amount,
+           CASE WHEN seen_by_payer AND seen_by_payee THEN 'both' WHEN seen_by_payer THEN 'out' ELSE 'in' END,
+           kind, status, channel, memo, raw_type, raw_status, refund_ref, raw
+    FROM transactions;
+    -- Derived (consolidate.py): which movement each sighting is a sighting of, and how
+    -- it was recognised ('first' for the sighting that gives the movement its id).
+    CREATE TABLE sighting_movements (
+        sighting_id BIGINT NOT NULL,
+        movement_id BIGINT NOT NULL,
+        matched_on VARCHAR NOT NULL     -- first | same row | shared id | parties+amount+time | group packet total
+    );
+    INSERT INTO sighting_movements SELECT id, id, 'first' FROM transactions;
+    -- Derived: nicknames (as WeChat bills show them) learned to be an account (as Tenpay
+    -- shows it) from movements both exports carry under one id.
+    CREATE TABLE alias_links (
+        alias VARCHAR NOT NULL,         -- normalised nickname
+        account VARCHAR NOT NULL,       -- the account it was seen as
+        movements BIGINT NOT NULL,      -- how many shared-id movements showed the pair
+        status VARCHAR NOT NULL         -- used | ambiguous (the alias was seen as several accounts)
+    );
+    -- Derived: choices between candidates that consolidation made, so none is silent.
+    CREATE TABLE match_notes (
+        movement_id BIGINT NOT NULL,
+        note VARCHAR NOT NULL
+    );
+    ALTER TABLE duplicates RENAME TO duplicates_v4;
+    CREATE VIEW duplicates AS
+    SELECT s.source_id, s.line, l.movement_id AS transaction_id, l.matched_on, s.raw
+    FROM sighting_movements l JOIN sightings s USING (sighting_id)
+    WHERE l.matched_on <> 'first'
+    UNION ALL
+    SELECT source_id, line, transaction_id, matched_on, raw FROM duplicates_v4;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

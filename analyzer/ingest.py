@@ -33,6 +33,7 @@ from analyzer.formats.base import (
     normalize_account,
 )
 from analyzer.params import literal
+from analyzer.consolidate import consolidate, is_stale, mark_stale
 from analyzer.pause import pause_point
 
 # Layouts tried in this order when sniffing; the first that recognises a file wins.
@@ -45,7 +46,6 @@ FORMAT_MODULES = {
 }
 LAYOUTS_TRIED = "WeChat Pay bill (CSV/XLSX), Alipay bill (3 CSV layouts), Tenpay TenpayTrades.txt, rpa canonical CSV/Parquet"
 HEAD_BYTES = 64 * 1024
-MATCH_SECONDS = 120  # movements seen from both sides match within this many seconds
 SKIP_NAMES = {"rpa.duckdb", "rpa.duckdb.wal", "rpa.toml"}
 # In a folder walk, files with these suffixes are never exports (scripts, notes, reports).
 SKIP_SUFFIXES = {".py", ".md", ".toml", ".html", ".json", ".duckdb", ".wal", ".log", ".gitkeep", ".pdf", ".png"}
@@ -141,6 +141,8 @@ def ingest_paths(
     called before each file (for a progress bar); `actor` is who ingests (audit log)."""
     files = collect_files(paths)
     results = []
+    if is_stale(con):  # an earlier ingest stopped between loading files and deriving movements
+        derive_movements(con)
     for i, (path, explicit) in enumerate(files):
         name = display_name(path)
 
@@ -150,7 +152,30 @@ def ingest_paths(
 
         stage("reading")
         results.append(ingest_file(con, path, format=format, owner=owner, explicit=explicit, on_stage=stage, actor=actor))
+    if any(r.status == "loaded" for r in results):
+        if on_file:
+            on_file(len(files), len(files), "matching the movements")
+        derive_movements(con)
+        counts = dict(
+            ((r[0], (r[1], r[2])) for r in con.execute(
+                "SELECT source_id, rows_loaded, rows_duplicate FROM sources WHERE source_id >= ?",
+                [min(r.source_id for r in results if r.status == "loaded")],
+            ).fetchall())
+        )
+        for r in results:
+            if r.status == "loaded" and r.source_id in counts:
+                r.loaded, r.duplicate = counts[r.source_id]
     return results
+
+
+def derive_movements(con) -> None:
+    """Bring the movements up to date with the sightings and the roster, in one
+    transaction (consolidate.py)."""
+    from analyzer.db import transaction
+
+    with transaction(con):
+        pause_point("ingest.before_consolidate")
+        consolidate(con)
 
 
 class _Digest:
@@ -306,10 +331,11 @@ def _audit_ingest(con, result: FileResult, sha: str, size: int, actor: str | Non
 
 
 def _load(con, path, name, head, fmt, module, owner, digest, staged, stage: Callable[[str], None]) -> tuple[FileResult, str, int]:
-    """Load one file inside the open transaction; returns the result and the file's
-    SHA-256 and size (from `digest()`, which may still be running)."""
+    """Load one file's rows as sightings inside the open transaction; returns the result
+    and the file's SHA-256 and size (from `digest()`, which may still be running). The
+    movements are derived from the sightings afterwards (consolidate.py)."""
     source_id = con.execute("SELECT coalesce(max(source_id), 0) + 1 FROM sources").fetchall()[0][0]
-    base_id = con.execute("SELECT coalesce(max(id), 0) FROM transactions").fetchall()[0][0]
+    base_id = _next_sighting_base(con)
     if fmt == "canonical":
         # Typed by DuckDB's reader: no text pass in between.
         rows_read, parse_rejects = canonical.load_into(con, path, staged, source_id, base_id)
@@ -345,14 +371,13 @@ def _load(con, path, name, head, fmt, module, owner, digest, staged, stage: Call
         )
     _reject_invalid(con, source_id)
     _register_accounts(con, source_id)
-    resolve_persons(con, source_id)
-    stage("matching")
-    matched = _dedupe(con, source_id, canonical.REPEATS if fmt == "canonical" and staged is not None else None)
-    _link(con, source_id)
+    mark_stale(con)
 
-    loaded, first_ts, last_ts = con.execute(
-        "SELECT count(*), min(ts), max(ts) FROM transactions WHERE source_id = ?", [source_id]
+    loaded, first_ts, last_ts, top = con.execute(
+        "SELECT count(*), min(ts), max(ts), max(sighting_id) FROM sightings WHERE source_id = ?", [source_id]
     ).fetchall()[0]
+    if top is not None:
+        con.execute("INSERT OR REPLACE INTO meta VALUES ('last_sighting_id', ?)", [str(top)])
     rejected = con.execute("SELECT count(DISTINCT line) FROM rejects WHERE source_id = ?", [source_id]).fetchall()[0][0]
     sha, size = digest()
     con.execute(
@@ -371,7 +396,7 @@ def _load(con, path, name, head, fmt, module, owner, digest, staged, stage: Call
             parsed.period_end,
             rows_read,
             loaded,
-            matched,
+            0,  # rows_loaded and rows_duplicate are brought up to date by consolidate
             rejected,
             first_ts,
             last_ts,
@@ -387,7 +412,7 @@ def _load(con, path, name, head, fmt, module, owner, digest, staged, stage: Call
         owner=parsed.owner,
         rows_read=rows_read,
         loaded=loaded,
-        duplicate=matched,
+        duplicate=0,
         rejected=rejected,
         first_ts=first_ts,
         last_ts=last_ts,
@@ -396,8 +421,17 @@ def _load(con, path, name, head, fmt, module, owner, digest, staged, stage: Call
     return result, sha, size
 
 
+def _next_sighting_base(con) -> int:
+    """The base of the next file's sighting ids (id = base + line): above every id
+    given so far, kept in `meta` so that no file scans the sightings for it."""
+    row = con.execute("SELECT value FROM meta WHERE key = 'last_sighting_id'").fetchall()
+    if row:
+        return int(row[0][0])
+    return con.execute("SELECT coalesce(max(sighting_id), 0) FROM sightings").fetchall()[0][0]
+
+
 def _insert_parsed(con, rows, source_id: int, base_id: int) -> None:
-    """Parser rows (a DataFrame of text) → transactions, through _insert_rows."""
+    """Parser rows (a DataFrame of text) → sightings, through _insert_rows."""
     rows = rows[list(MOVEMENT_COLUMNS)]
     con.register("parsed_rows", rows)
     try:
@@ -412,7 +446,7 @@ def _insert_parsed(con, rows, source_id: int, base_id: int) -> None:
 
 def _insert_rows(con, relation: str, source_id: int, base_id: int) -> None:
     """Movement rows (MOVEMENT_COLUMNS, text, NULL for empty) of a DuckDB relation →
-    transactions, casting time and amount set-wise. Rows whose time or amount does not
+    sightings, casting time and amount set-wise. Rows whose time or amount does not
     cast go to `rejects` with the reason instead. The relation is read twice (rejects,
     then rows) rather than copied: a staged Tenpay file can be millions of rows."""
     typed = rf"""
@@ -435,26 +469,21 @@ def _insert_rows(con, relation: str, source_id: int, base_id: int) -> None:
     try:
         con.execute(
             f"""
-            INSERT INTO transactions
-            SELECT ? + line, txn_id, match_id, packet_id, ts_cast, payer, payee, payer_name, payee_name,
-                   amount_cast, coalesce(kind, 'other'), coalesce(status, 'other'), coalesce(channel, 'other'),
-                   memo, raw_type, raw_status, refund_ref, NULL,
-                   {SEEN_BY_PAYER.format(d='direction')}, {SEEN_BY_PAYEE.format(d='direction')},
-                   ?, line, raw, NULL, NULL
+            INSERT INTO sightings
+            SELECT $base + line, $source, line, txn_id, match_id, packet_id, ts_cast, payer, payee, payer_name, payee_name,
+                   amount_cast, coalesce(direction, 'both'), coalesce(kind, 'other'), coalesce(status, 'other'),
+                   coalesce(channel, 'other'), memo, raw_type, raw_status, refund_ref, raw
             FROM ({typed}) WHERE reason IS NULL
             """,
-            [base_id, source_id],
+            {"base": base_id, "source": source_id},
         )
     finally:
         con.execute("RESET preserve_insertion_order")
 
 
-# Which side's export a row comes from, from its direction: the payer's export shows
-# 'out' (and 'neutral' moves of the holder's own money), the payee's 'in'; a canonical
-# row ('both', or no direction) speaks for both sides. An unknown direction gives NULL,
-# which _reject_invalid turns into a reject.
-SEEN_BY_PAYER = "CASE WHEN {d} IS NULL OR {d} IN ('out', 'neutral', 'both') THEN true WHEN {d} = 'in' THEN false END"
-SEEN_BY_PAYEE = "CASE WHEN {d} IS NULL OR {d} IN ('in', 'both') THEN true WHEN {d} IN ('out', 'neutral') THEN false END"
+# The views a sighting may have: the payer's export ('out', and 'neutral' moves of the
+# holder's own money), the payee's ('in'), or both parties' (a canonical row, 'both').
+VIEWS = ("out", "in", "neutral", "both")
 
 
 def _sql_list(values: Iterable[str]) -> str:
@@ -462,7 +491,7 @@ def _sql_list(values: Iterable[str]) -> str:
 
 
 def _reject_invalid(con, source_id: int) -> None:
-    """Move this file's rows that break the movement rules from `transactions` to
+    """Move this file's sightings that break the movement rules from `sightings` to
     `rejects`, with the reason. Checked after the bulk insert so that the common case,
     nothing wrong, costs one filtered scan."""
     reason = f"""
@@ -473,7 +502,7 @@ def _reject_invalid(con, source_id: int) -> None:
           WHEN kind NOT IN {_sql_list(KINDS)} THEN 'unknown kind: ' || kind
           WHEN status NOT IN {_sql_list(STATUSES)} THEN 'unknown status: ' || status
           WHEN channel NOT IN {_sql_list(CHANNELS)} THEN 'unknown channel: ' || channel
-          WHEN seen_by_payer IS NULL OR seen_by_payee IS NULL THEN 'unknown direction (out, in, neutral or both)'
+          WHEN direction NOT IN {_sql_list(VIEWS)} THEN 'unknown direction (out, in, neutral or both)'
           WHEN payer IS NULL AND payee IS NULL THEN 'neither payer nor payee'
         END"""
     bad = con.execute(
@@ -482,12 +511,12 @@ def _reject_invalid(con, source_id: int) -> None:
         SELECT source_id, line,
                coalesce(raw, to_json(struct_pack(txn_id, ts, payer, payee, amount, kind, status, channel))::VARCHAR),
                {reason}
-        FROM transactions WHERE source_id = ? AND ({reason}) IS NOT NULL
+        FROM sightings WHERE source_id = ? AND ({reason}) IS NOT NULL
         """,
         [source_id],
     ).fetchall()[0][0]
     if bad:
-        con.execute(f"DELETE FROM transactions WHERE source_id = ? AND ({reason}) IS NOT NULL", [source_id])
+        con.execute(f"DELETE FROM sightings WHERE source_id = ? AND ({reason}) IS NOT NULL", [source_id])
 
 
 def _register_accounts(con, source_id: int) -> None:
@@ -500,10 +529,10 @@ def _register_accounts(con, source_id: int) -> None:
             """
             SELECT a FROM (
                 -- a UNION per column, not unnest of a list per row: 7x faster at 1M rows
-                SELECT payer AS a FROM transactions WHERE source_id = $s
-                UNION SELECT payee FROM transactions WHERE source_id = $s
-                UNION SELECT payer_name FROM transactions WHERE source_id = $s
-                UNION SELECT payee_name FROM transactions WHERE source_id = $s
+                SELECT payer AS a FROM sightings WHERE source_id = $s
+                UNION SELECT payee FROM sightings WHERE source_id = $s
+                UNION SELECT payer_name FROM sightings WHERE source_id = $s
+                UNION SELECT payee_name FROM sightings WHERE source_id = $s
             ) WHERE a IS NOT NULL AND a NOT IN (SELECT account FROM accounts)
             ORDER BY a
             """,
@@ -521,239 +550,6 @@ def _register_accounts(con, source_id: int) -> None:
                    GROUP BY norm HAVING count(DISTINCT person_id) = 1) r ON r.norm = n.norm
         """,
         {"accounts": new, "norms": [normalize_account(a) or a for a in new]},
-    )
-
-
-# The party a movement's payer or payee is: the person when the roster resolves the
-# account or the name, else the normalised account. Used to match the two sides.
-_PARTY_KEYS = """
-    coalesce(pa.person_id, pn.person_id, pa.norm) AS payer_key,
-    coalesce(qa.person_id, qn.person_id, qa.norm) AS payee_key
-"""
-_PARTY_JOINS = """
-    LEFT JOIN accounts pa ON pa.account = t.payer
-    LEFT JOIN accounts pn ON pn.account = t.payer_name
-    LEFT JOIN accounts qa ON qa.account = t.payee
-    LEFT JOIN accounts qn ON qn.account = t.payee_name
-"""
-
-
-def _dedupe(con, source_id: int, repeats: str | None = None) -> int:
-    """Take out of `transactions` the rows of this file that the case already held,
-    recording each in `duplicates`; returns how many. `repeats` names a relation of
-    the txn_ids the file holds more than once, when the parser found them already.
-
-    Three ways, in order, each one-to-one:
-    1. the same row twice in this file (same ids, time, parties, amount);
-    2. a shared id (txn_id, or match_id that both sides carry) with the same amount
-       and no contradicting party;
-    3. another export of the same movement: same payer, payee and amount, times within
-       MATCH_SECONDS, and the stored movement not yet seen from this side — or seen from
-       it only through another channel (a WeChat bill and a Tenpay production of one
-       account show the same packets; one bill never shows a packet twice).
-    """
-    # 1. Only rows whose txn_id repeats within the file can be the same row twice. The
-    # file's rows are grouped on a hash of the id (a number groups faster and in less
-    # memory than text; a collision only adds a candidate that the exact partition
-    # below then tells apart).
-    repeats = repeats or """(SELECT txn_id FROM transactions WHERE source_id = $s AND hash(txn_id) IN (
-        SELECT hash(txn_id) FROM transactions WHERE source_id = $s AND txn_id IS NOT NULL GROUP BY ALL HAVING count(*) > 1))"""
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE matched AS
-        SELECT id AS new_id, first_id AS old_id, 'same row' AS how FROM (
-            SELECT id, first_value(id) OVER (PARTITION BY txn_id, match_id, ts, payer, payee, amount, seen_by_payer, seen_by_payee, kind ORDER BY id) AS first_id
-            FROM transactions
-            WHERE source_id = $s AND txn_id IN (SELECT txn_id FROM {repeats})
-        ) WHERE id <> first_id
-        """,
-        {"s": source_id},
-    )
-    # Stored movements that could match: bounded by time and amount to this file's rows,
-    # so the work stays proportional to the file, not to the case.
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE old AS
-        SELECT t.id, t.txn_id, t.match_id, t.ts, t.amount, t.channel, t.seen_by_payer, t.seen_by_payee, {_PARTY_KEYS}
-        FROM transactions t {_PARTY_JOINS}
-        WHERE t.source_id <> $s
-          AND t.ts BETWEEN (SELECT min(ts) - INTERVAL 2 DAY FROM transactions WHERE source_id = $s)
-                       AND (SELECT max(ts) + INTERVAL 2 DAY FROM transactions WHERE source_id = $s)
-          AND t.amount IN (SELECT DISTINCT amount FROM transactions WHERE source_id = $s)
-        """,
-        {"s": source_id},
-    )
-    if con.execute("SELECT count(*) FROM old").fetchall()[0][0]:
-        _match_stored(con, source_id)
-    count = con.execute("SELECT count(*) FROM matched").fetchall()[0][0]
-    if count:
-        _record_duplicates(con, source_id)
-    con.execute("DROP TABLE IF EXISTS old; DROP TABLE IF EXISTS cand")
-    return count
-
-
-def _match_stored(con, source_id: int) -> None:
-    """Steps 2 and 3 of _dedupe: pair this file's rows with stored movements."""
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE cand AS
-        SELECT t.id, t.txn_id, t.match_id, t.ts, t.amount, t.channel, t.seen_by_payer, t.seen_by_payee, {_PARTY_KEYS}
-        FROM transactions t {_PARTY_JOINS}
-        WHERE t.source_id = ? AND t.id NOT IN (SELECT new_id FROM matched)
-        """,
-        [source_id],
-    )
-    compatible = """
-        (c.payer_key IS NULL OR o.payer_key IS NULL OR c.payer_key = o.payer_key)
-        AND (c.payee_key IS NULL OR o.payee_key IS NULL OR c.payee_key = o.payee_key)
-    """
-    con.execute(
-        f"""
-        INSERT INTO matched
-        WITH pairs AS (
-            SELECT c.id AS new_id, o.id AS old_id FROM cand c JOIN old o ON c.txn_id = o.txn_id AND c.amount = o.amount
-            WHERE {compatible}
-            UNION
-            SELECT c.id, o.id FROM cand c JOIN old o ON c.match_id = o.match_id AND c.amount = o.amount
-            WHERE {compatible}
-        )
-        SELECT new_id, old_id, 'shared id' FROM pairs
-        QUALIFY row_number() OVER (PARTITION BY new_id ORDER BY old_id) = 1
-            AND row_number() OVER (PARTITION BY old_id ORDER BY new_id) = 1
-        """
-    )
-    # Mirror sightings: pair rows and stored movements that are each other's nearest
-    # in time, in rounds, so that five 200-yuan packets a minute apart pair one to one.
-    for _ in range(10):
-        added = con.execute(
-            f"""
-            INSERT INTO matched
-            WITH pairs AS (
-                SELECT c.id AS new_id, o.id AS old_id, abs(epoch(c.ts) - epoch(o.ts)) AS gap
-                FROM cand c JOIN old o
-                  ON c.payer_key = o.payer_key AND c.payee_key = o.payee_key AND c.amount = o.amount
-                 AND o.ts BETWEEN c.ts - INTERVAL {MATCH_SECONDS} SECOND AND c.ts + INTERVAL {MATCH_SECONDS} SECOND
-                WHERE ((NOT c.seen_by_payer AND c.seen_by_payee AND (NOT o.seen_by_payee OR o.channel <> c.channel))
-                       OR (c.seen_by_payer AND NOT c.seen_by_payee AND (NOT o.seen_by_payer OR o.channel <> c.channel)))
-                  AND c.id NOT IN (SELECT new_id FROM matched)
-                  AND o.id NOT IN (SELECT old_id FROM matched)
-            ),
-            best AS (
-                SELECT *,
-                       row_number() OVER (PARTITION BY new_id ORDER BY gap, old_id) AS r_new,
-                       row_number() OVER (PARTITION BY old_id ORDER BY gap, new_id) AS r_old
-                FROM pairs
-            )
-            SELECT new_id, old_id, 'parties+amount+time' FROM best WHERE r_new = 1 AND r_old = 1
-            """
-        ).fetchall()[0][0]
-        if not added:
-            break
-
-
-def _record_duplicates(con, source_id: int) -> None:
-    """Move matched rows of this file out of `transactions` into `duplicates` (keeping
-    their provenance), and note on the stored movement which side has now shown it,
-    and the ids it lacked."""
-    con.execute(
-        """
-        INSERT INTO duplicates
-        SELECT n.source_id, n.line, m.old_id, m.how, n.raw
-        FROM matched m JOIN transactions n ON n.id = m.new_id
-        """
-    )
-    con.execute(
-        """
-        UPDATE transactions t SET
-            seen_by_payer = t.seen_by_payer OR n.seen_by_payer,
-            seen_by_payee = t.seen_by_payee OR n.seen_by_payee,
-            match_id = coalesce(t.match_id, n.match_id),
-            packet_id = coalesce(t.packet_id, n.packet_id),
-            -- the sender's side knows a share belongs to a group packet; the grabber's does not
-            kind = CASE WHEN n.kind = 'group_red_packet' AND t.kind = 'red_packet' THEN n.kind ELSE t.kind END,
-            payer_name = coalesce(t.payer_name, n.payer_name),
-            payee_name = coalesce(t.payee_name, n.payee_name),
-            memo = coalesce(t.memo, n.memo)
-        FROM matched m JOIN transactions n ON n.id = m.new_id
-        WHERE t.id = m.old_id AND m.how <> 'same row'
-        """
-    )
-    con.execute("DELETE FROM transactions WHERE id IN (SELECT new_id FROM matched)")
-
-
-def _link(con, source_id: int) -> None:
-    """Set-wise links made after each file: grabbed shares of a group red packet join
-    their packet, and refunds point at the movement they give back."""
-    # A receiver's bill shows a grabbed share as a plain 微信红包 row whose shared id
-    # is the sender's group packet id.
-    con.execute(
-        """
-        UPDATE transactions t SET packet_id = g.packet_id, kind = 'group_red_packet'
-        FROM (SELECT DISTINCT packet_id FROM transactions WHERE kind = 'group_red_packet' AND packet_id IS NOT NULL) g
-        WHERE t.kind = 'red_packet' AND t.packet_id IS NULL AND t.match_id = g.packet_id
-        """
-    )
-    # Most files add no refund and the case holds none unlinked: skip the two joins.
-    if not con.execute("SELECT count(*) FROM transactions WHERE kind = 'refund' AND refund_of IS NULL").fetchall()[0][0]:
-        return
-    # Refund → original: first by the id the refund names, then by the nearest earlier
-    # movement from the refund's receiver to its sender (money going back) of at least
-    # the refunded amount within 30 days.
-    con.execute(
-        """
-        UPDATE transactions t SET refund_of = o.id
-        FROM (
-            SELECT r.id AS rid, min(o.id) AS id
-            FROM transactions r JOIN transactions o
-              ON o.kind <> 'refund' AND (o.txn_id = r.refund_ref OR o.match_id = r.refund_ref)
-            WHERE r.kind = 'refund' AND r.refund_of IS NULL AND r.refund_ref IS NOT NULL
-            GROUP BY r.id
-        ) o
-        WHERE t.id = o.rid
-        """
-    )
-    con.execute(
-        """
-        UPDATE transactions t SET refund_of = m.id
-        FROM (
-            SELECT r.id AS rid, arg_max(o.id, o.ts) AS id
-            FROM transactions r JOIN transactions o
-              ON o.payer = r.payee AND o.channel = r.channel AND o.kind <> 'refund'
-             AND o.amount >= r.amount AND o.ts <= r.ts AND o.ts >= r.ts - INTERVAL 30 DAY
-            WHERE r.kind = 'refund' AND r.refund_of IS NULL AND r.source_id = ?
-              AND (o.payee IS NULL OR r.payer IS NULL OR o.payee = r.payer OR o.status IN ('refunded', 'partly_refunded', 'returned'))
-            GROUP BY r.id
-        ) m
-        WHERE t.id = m.rid
-        """,
-        [source_id],
-    )
-
-
-def resolve_persons(con, source_id: int | None = None) -> None:
-    """Store in transactions the persons their payer and payee resolve to (through the
-    account, else the name beside it): for one source after its ingest, or for all
-    after a roster load. Touches only rows whose resolution changes."""
-    where = "" if source_id is None else "AND t.source_id = $source"
-    params = {} if source_id is None else {"source": source_id}
-    if source_id is not None and not con.execute("SELECT count(*) FROM accounts WHERE person_id IS NOT NULL").fetchall()[0][0]:
-        return  # no roster yet: nothing can resolve
-    con.execute(
-        f"""
-        UPDATE transactions t SET payer_person = r.payer_person, payee_person = r.payee_person
-        FROM (
-            SELECT t.id, coalesce(pa.person_id, pn.person_id) AS payer_person, coalesce(qa.person_id, qn.person_id) AS payee_person
-            FROM transactions t
-            LEFT JOIN accounts pa ON pa.account = t.payer
-            LEFT JOIN accounts pn ON pn.account = t.payer_name
-            LEFT JOIN accounts qa ON qa.account = t.payee
-            LEFT JOIN accounts qn ON qn.account = t.payee_name
-            WHERE true {where}
-        ) r
-        WHERE t.id = r.id {where}
-          AND (t.payer_person IS DISTINCT FROM r.payer_person OR t.payee_person IS DISTINCT FROM r.payee_person)
-        """,
-        params,
     )
 
 

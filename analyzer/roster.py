@@ -17,7 +17,8 @@ import duckdb
 from analyzer.db import transaction
 from analyzer.errors import RosterError
 from analyzer.formats.base import decode_bytes, normalize_account
-from analyzer.ingest import resolve_accounts, resolve_persons
+from analyzer.consolidate import consolidate
+from analyzer.ingest import resolve_accounts
 
 PEOPLE_COLUMNS = ("person_id", "name", "accounts", "party_member", "official", "org_unit", "position", "rank")
 RELATION_COLUMNS = ("person_id", "other_id", "relation")
@@ -132,7 +133,7 @@ def load_roster(
         if relations:
             con.executemany("INSERT INTO relations VALUES (?, ?, ?, ?)", relations)
         resolve_accounts(con)
-        resolve_persons(con)
+        consolidate(con)  # who is who decides which sightings are one movement
         _audit_roster(con, people_csv, relations_csv, len(persons), len(aliases), len(relations), actor)
     ambiguous = [
         f"{alias} ({pids})"

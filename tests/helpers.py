@@ -36,3 +36,33 @@ def query(case: Path, sql: str, params=None) -> list[tuple]:
         return con.execute(sql, params or []).fetchall()
     finally:
         con.close()
+
+
+# A movement named by the smallest txn_id among its sightings: a case's movements are
+# derived from sightings, and a group packet's total row is a sighting of its shares'
+# movement, so expectations written as txn_ids are compared movement by movement.
+_MOVEMENT_KEYS = """
+    WITH mk AS (SELECT l.movement_id, min(s.txn_id) AS key
+                FROM sighting_movements l JOIN sightings s USING (sighting_id) GROUP BY l.movement_id)
+"""
+
+
+def evidence_keys(case: Path, finding_id: str) -> tuple[str, ...]:
+    """The evidence movements of a finding, each named by its smallest sighting txn_id."""
+    return tuple(sorted(r[0] for r in query(
+        case, _MOVEMENT_KEYS + "SELECT DISTINCT mk.key FROM finding_evidence e JOIN mk ON mk.movement_id = e.transaction_id WHERE e.finding_id = ?",
+        [finding_id],
+    )))
+
+
+def movement_keys(case: Path, txn_ids) -> tuple[str, ...]:
+    """The movements that sightings with these txn_ids belong to, named as in evidence_keys."""
+    txn_ids = list(txn_ids)
+    if not txn_ids:
+        return ()
+    return tuple(sorted(r[0] for r in query(
+        case,
+        _MOVEMENT_KEYS + "SELECT DISTINCT mk.key FROM sightings s JOIN sighting_movements l USING (sighting_id) "
+        "JOIN mk USING (movement_id) WHERE s.txn_id IN (SELECT unnest(?))",
+        [txn_ids],
+    )))

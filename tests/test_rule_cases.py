@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.helpers import query, rpa
+from tests.helpers import evidence_keys, movement_keys, query, rpa
 from tests.rule_world import CASES, build_case, load_case
 
 RULE_CASES = sorted(p.stem for p in CASES.glob("*.toml"))
@@ -24,11 +24,8 @@ def test_rule_case(rule_id, tmp_path):
     assert result.exit_code == 0, result.output
     found = {}
     for fid, subject in query(case, "SELECT id, subject FROM findings WHERE rule = ?", [rule_id]):
-        txns = sorted(r[0] for r in query(
-            case, "SELECT t.txn_id FROM finding_evidence e JOIN transactions t ON t.id = e.transaction_id WHERE e.finding_id = ?", [fid]
-        ))
-        found[(subject, tuple(txns))] = fid
-    expected = {(e["subject"], tuple(sorted(e["txn_ids"]))) for e in world.get("expect", [])}
+        found[(subject, evidence_keys(case, fid))] = fid
+    expected = {(e["subject"], movement_keys(case, e["txn_ids"])) for e in world.get("expect", [])}
     assert set(found) == expected, f"{rule_id}: found {sorted(found)}, expected {sorted(expected)}"
     # every finding explains itself: both reasons filled, the thresholds in them
     for fid in found.values():

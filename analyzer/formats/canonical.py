@@ -1,7 +1,7 @@
 """rpa's own canonical movement format: CSV (UTF-8, header row) or Parquet.
 
 One row per money movement, the columns of README's "Canonical format" section.
-Read set-wise by DuckDB into a temporary staging table, then into `transactions`: no
+Read set-wise by DuckDB into a temporary staging table, then into `sightings`: no
 Python per row, so a file of millions of rows loads at close to DuckDB's own CSV speed.
 
 Required columns: ts, amount, payer, payee. Optional: the other MOVEMENT_COLUMNS
@@ -144,7 +144,7 @@ def drop_staged(con: duckdb.DuckDBPyConnection) -> None:
 def load_into(
     con: duckdb.DuckDBPyConnection, path: Path, staged: Parsed | None, source_id: int, base_id: int
 ) -> tuple[int, list[tuple[int, str, str]]]:
-    """Insert the file's rows into `transactions` (source `source_id`, ids after
+    """Insert the file's rows into `sightings` (source `source_id`, ids after
     `base_id`) and return (rows read, rejects as (line, raw line, reason)). A CSV comes
     from its `stage`; a Parquet file (staged None) is read here.
 
@@ -162,7 +162,7 @@ def load_into(
                     text_input=True, keep_order=False)  # fmt: skip
         except duckdb.Error as exc:
             raise FormatError(f"{path.name}: Parquet file cannot be read ({str(exc).splitlines()[0]})") from None
-        read = con.execute("SELECT count(*) FROM transactions WHERE source_id = ?", [source_id]).fetchall()[0][0]
+        read = con.execute("SELECT count(*) FROM sightings WHERE source_id = ?", [source_id]).fetchall()[0][0]
         return read, []
 
     columns = staged_names(staged.header or [])
@@ -209,11 +209,9 @@ def _reason(column: str | None, message: str) -> str:
 def _insert(
     con, source: str, columns: dict[str, str], line_expr: str, params: dict, source_id: int, base_id: int, *, text_input: bool, keep_order: bool
 ) -> None:
-    """INSERT INTO transactions the canonical columns of `source`, given as the file's
+    """INSERT INTO sightings the canonical columns of `source`, given as the file's
     column names → their SQL names in `source`; extra columns go to raw as JSON, under
     the file's names. The id is base_id + line, unique within the case."""
-    from analyzer.ingest import SEEN_BY_PAYEE, SEEN_BY_PAYER
-
 
     def col(name: str) -> str:
         # DuckDB's reader already gives NULL for an empty field; canonical files are
@@ -230,26 +228,21 @@ def _insert(
     )
     ts = f"try_strptime(CAST({columns['ts']} AS VARCHAR), '%Y-%m-%d %H:%M:%S')" if text_input else columns["ts"]
     amount = f"TRY_CAST({columns['amount']} AS DECIMAL(18,2))" if text_input else columns["amount"]
-    direction = col("direction")
     select = ",\n".join(
         [
             f"$base + {line_expr}",
+            "$source",
+            line_expr,
             *(col(c) for c in ("txn_id", "match_id", "packet_id")),
             ts,
             *(col(c) for c in ("payer", "payee", "payer_name", "payee_name")),
             amount,
+            f"coalesce({col('direction')}, 'both')",  # a canonical row speaks for both sides unless it says
             f"coalesce({col('kind')}, 'other')",
             f"coalesce({col('status')}, 'success')",
             f"coalesce({col('channel')}, 'other')",
             *(col(c) for c in ("memo", "raw_type", "raw_status", "refund_ref")),
-            "NULL",
-            SEEN_BY_PAYER.format(d=direction),
-            SEEN_BY_PAYEE.format(d=direction),
-            "$source",
-            line_expr,
             raw,
-            "NULL",
-            "NULL",
         ]
     )
     # From the stage, keeping its order is the faster way (measured: 0.83 s against
@@ -257,6 +250,6 @@ def _insert(
     # from file_row_number, so DuckDB may insert it in any order.
     con.execute(f"SET preserve_insertion_order = {'true' if keep_order else 'false'}")
     try:
-        con.execute(f"INSERT INTO transactions SELECT {select} FROM {source}", {**params, "base": base_id, "source": source_id})
+        con.execute(f"INSERT INTO sightings SELECT {select} FROM {source}", {**params, "base": base_id, "source": source_id})
     finally:
         con.execute("RESET preserve_insertion_order")

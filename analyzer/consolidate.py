@@ -1,0 +1,557 @@
+"""Movements from sightings: the derived part of a case.
+
+Every row read from an export is a *sighting* (table `sightings`, append-only). The
+movements the rules read (`transactions`, one row per money movement) are derived from
+the set of sightings and the roster by `consolidate`, set-wise in DuckDB:
+
+1. **Same row twice**: identical rows of one file (same ids, time, parties, amount,
+   side) are one sighting seen twice.
+2. **Shared ids**: sightings in different files with the same 交易单号 (`txn_id`), or
+   the same id the other party's export carries (`match_id`: WeChat 商户单号, Tenpay
+   大单号 = a WeChat bill's 交易单号 for merchant and QR payments), the same amount and
+   times within ID_MATCH_HOURS are one movement, however their parties are named
+   (nickname, wxid, real name). A shared `match_id` alone also needs parties that do
+   not contradict each other (the grabbers of one group packet share its 商户单号).
+   One to one per pair of files: the nearest in time, then the content key.
+3. **Alias links**: from such pairs between a WeChat bill (nicknames) and a Tenpay
+   production (accounts), each nickname is learned to be an account (`alias_links`);
+   a nickname seen as two accounts is ambiguous and not used.
+4. **Parties, amount and time**: movements without a shared id (WeChat transfers,
+   whose bill id differs from Tenpay's) match on payer, payee (the roster person, else
+   the account through the alias links, else the normalised account) and amount, with
+   times within MATCH_SECONDS, in rounds of mutual nearest pairs between movements
+   seen in no common file, so five 200-yuan packets a minute apart stay five.
+5. **Group red packets**: the sender's WeChat row of the packet's total (交易对方
+   发出群红包) joins its packet (its 交易单号 is the Tenpay rows' packet id; its 商户单号
+   the grabbers' shared id). A packet's money is its shares; the total row stands as a
+   movement only for the part of the total no share accounts for (unclaimed, or grabbed
+   by accounts whose exports are not in the case), and not at all when the shares
+   account for all of it.
+6. **Refunds** link to their original whatever the order of the files: by the id the
+   refund names, else by the nearest earlier movement going the other way.
+
+Every choice between candidates is made on the content (time, then the source file's
+SHA-256 and line), never on ingest order, so the movements are a function of the set
+of sightings and the roster. A movement's id is the smallest sighting_id of its own
+sightings (its first sighting), so it keeps its id when more sightings of it arrive
+and when the roster changes, unless the change merges it into an older movement.
+Choices that had several candidates are written to `match_notes`.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+MATCH_SECONDS = 120  # two exports of one movement show times at most this far apart
+ID_MATCH_HOURS = 48  # a shared id matches within this time (a packet is grabbed up to 24 h after it was sent)
+REFUND_DAYS = 30  # a refund without an id gives back a movement at most this many days older
+ROUNDS = 50  # at most this many rounds of mutual-nearest pairing (a movement seen in four exports needs three)
+
+# Which sighting speaks for a movement's fields (parties, ids, memo): the layout that
+# names accounts (Tenpay, canonical), then the bills; within one, the payer's view; then
+# the content key. Never the order of ingest.
+_LAYOUT_RANK = """CASE WHEN fmt LIKE 'tenpay%' THEN 0 WHEN fmt LIKE 'canonical%' THEN 1
+                       WHEN fmt LIKE 'wechat%' THEN 2 ELSE 3 END"""
+_VIEW_RANK = "CASE direction WHEN 'both' THEN 0 WHEN 'out' THEN 1 WHEN 'neutral' THEN 2 ELSE 3 END"
+# A status that says what finally happened to the money wins over the plain one, from
+# whichever export shows it (a later bill shows 已全额退款 where an earlier one said 支付成功).
+_STATUS_RANK = """CASE status WHEN 'refunded' THEN 0 WHEN 'returned' THEN 1 WHEN 'partly_refunded' THEN 2
+                  WHEN 'closed' THEN 3 WHEN 'failed' THEN 4 ELSE 9 END"""
+
+_TEMP = ("c_s", "c_same", "c_pairs", "c_lab", "c_new", "c_node", "c_nodes", "c_cand", "c_merge", "c_keys",
+         "c_person", "c_pk", "c_mv", "c_multi", "c_primary", "c_total", "c_refund")
+
+
+def consolidate(con: duckdb.DuckDBPyConnection) -> None:
+    """Derive `transactions`, `sighting_movements`, `alias_links`, `match_notes` and
+    the derived counts of `sources` from the sightings and the roster. Runs inside the
+    caller's transaction; touches nothing else."""
+    try:
+        _sightings(con)
+        _same_rows(con)
+        _shared_ids(con)
+        _alias_links(con)
+        _keys(con)
+        _parties_amount_time(con)
+        _packets(con)
+        _write(con)
+        _refunds(con)
+        _source_counts(con)
+        con.execute("INSERT OR REPLACE INTO meta VALUES ('consolidated', 'yes')")
+    finally:
+        for table in _TEMP:
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def mark_stale(con: duckdb.DuckDBPyConnection) -> None:
+    """Say that sightings changed since the movements were derived (in the same
+    transaction as the change): the next writing command consolidates first."""
+    con.execute("INSERT OR REPLACE INTO meta VALUES ('consolidated', 'no')")
+
+
+def is_stale(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether sightings arrived that the movements do not reflect yet (an ingest was
+    stopped between loading files and deriving the movements)."""
+    row = con.execute("SELECT value FROM meta WHERE key = 'consolidated'").fetchall()
+    return bool(row) and row[0][0] == "no"
+
+
+def _sightings(con) -> None:
+    # ckey: a content key (the file's SHA-256 and the line), the tie-break of every choice.
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE c_s AS
+        SELECT s.sighting_id AS sid, s.source_id, src.format AS fmt, hash(src.sha256, s.line) AS ckey,
+               s.txn_id, s.match_id, s.packet_id, s.ts, s.amount, s.direction, s.kind, s.status, s.channel,
+               s.payer, s.payee, s.payer_name, s.payee_name, s.refund_ref, s.memo, s.raw_type, s.raw_status,
+               s.kind = 'group_red_packet' AND s.payee IS NULL AND s.direction IN ('out', 'both') AS is_total
+        FROM sightings s JOIN sources src USING (source_id)
+        """
+    )
+
+
+def _same_rows(con) -> None:
+    """Step 1: identical rows of one file. Only rows whose txn_id repeats in their file
+    can be (a file without ids may hold two real movements that look alike)."""
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE c_same AS
+        SELECT sid, min(sid) OVER (PARTITION BY source_id, txn_id, match_id, ts, payer, payee, amount, direction, kind) AS rep
+        FROM c_s
+        WHERE (source_id, txn_id) IN (
+            SELECT (source_id, txn_id) FROM c_s WHERE txn_id IS NOT NULL GROUP BY ALL HAVING count(*) > 1)
+        """
+    )
+    con.execute("DELETE FROM c_same WHERE sid = rep")
+
+
+def _shared_ids(con) -> None:
+    """Step 2: pairs of sightings in different files that share an id, one to one per
+    pair of files, and the groups (components) they form."""
+    compatible = """
+        (a.payer_base IS NULL OR b.payer_base IS NULL OR a.payer_base = b.payer_base)
+        AND (a.payee_base IS NULL OR b.payee_base IS NULL OR a.payee_base = b.payee_base)"""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE c_pairs AS
+        WITH r AS (
+            SELECT s.sid, s.source_id, s.ckey, s.ts, s.amount, s.txn_id, s.match_id,
+                   coalesce(a_p.person_id, n_p.person_id, a_p.norm) AS payer_base,
+                   coalesce(a_q.person_id, n_q.person_id, a_q.norm) AS payee_base
+            FROM c_s s
+            LEFT JOIN accounts a_p ON a_p.account = s.payer
+            LEFT JOIN accounts n_p ON n_p.account = s.payer_name
+            LEFT JOIN accounts a_q ON a_q.account = s.payee
+            LEFT JOIN accounts n_q ON n_q.account = s.payee_name
+            WHERE (s.txn_id IS NOT NULL OR s.match_id IS NOT NULL) AND s.sid NOT IN (SELECT sid FROM c_same)
+        ),
+        pairs AS (
+            SELECT a.sid AS a, b.sid AS b, a.source_id AS sa, b.source_id AS sb, a.ckey AS akey, b.ckey AS bkey,
+                   abs(epoch(a.ts) - epoch(b.ts)) AS gap
+            FROM r a JOIN r b ON a.txn_id = b.txn_id AND a.amount = b.amount AND a.source_id <> b.source_id
+            UNION
+            SELECT a.sid, b.sid, a.source_id, b.source_id, a.ckey, b.ckey, abs(epoch(a.ts) - epoch(b.ts))
+            FROM r a JOIN r b ON a.txn_id = b.match_id AND a.amount = b.amount AND a.source_id <> b.source_id
+            UNION
+            SELECT b.sid, a.sid, b.source_id, a.source_id, b.ckey, a.ckey, abs(epoch(a.ts) - epoch(b.ts))
+            FROM r a JOIN r b ON a.txn_id = b.match_id AND a.amount = b.amount AND a.source_id <> b.source_id
+            UNION
+            SELECT a.sid, b.sid, a.source_id, b.source_id, a.ckey, b.ckey, abs(epoch(a.ts) - epoch(b.ts))
+            FROM r a JOIN r b ON a.match_id = b.match_id AND a.amount = b.amount AND a.source_id <> b.source_id
+            WHERE {compatible}
+        )
+        SELECT a, b FROM pairs
+        WHERE gap <= {ID_MATCH_HOURS * 3600}
+        QUALIFY row_number() OVER (PARTITION BY a, sb ORDER BY gap, bkey) = 1
+            AND row_number() OVER (PARTITION BY b, sa ORDER BY gap, akey) = 1
+        """
+    )
+    # Keep only pairs chosen from both ends (each end's best in the other's file).
+    con.execute("DELETE FROM c_pairs p WHERE NOT EXISTS (SELECT 1 FROM c_pairs q WHERE q.a = p.b AND q.b = p.a)")
+    _components(con, "c_pairs")
+
+
+def _components(con, edges: str) -> None:
+    """c_lab(n, l): the connected components of an edge table (a, b), labelled by their
+    smallest sighting id (label propagation; components are small)."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE c_lab AS SELECT a AS n, least(a, min(b)) AS l FROM {edges} GROUP BY a")
+    for _ in range(64):
+        changed = con.execute(
+            f"""
+            UPDATE c_lab SET l = m.l FROM (
+                SELECT e.a AS n, min(x.l) AS l FROM {edges} e JOIN c_lab x ON x.n = e.b GROUP BY e.a
+            ) m WHERE c_lab.n = m.n AND m.l < c_lab.l
+            """
+        ).fetchall()[0][0]
+        if not changed:
+            break
+
+
+def _alias_links(con) -> None:
+    """Step 3: nicknames (a WeChat bill's parties) learned to be accounts (a Tenpay
+    production's) from the shared-id groups that hold both."""
+    con.execute("DELETE FROM alias_links")
+    con.execute(
+        """
+        INSERT INTO alias_links
+        WITH g AS (
+            SELECT l.l AS comp, s.fmt, s.payer, s.payee FROM c_lab l JOIN c_s s ON s.sid = l.n
+        ),
+        seen AS (
+            SELECT w.comp, aw.norm AS alias, t.payer AS account
+            FROM g w JOIN g t ON t.comp = w.comp AND t.fmt LIKE 'tenpay%' AND w.fmt LIKE 'wechat%'
+            JOIN accounts aw ON aw.account = w.payer
+            WHERE t.payer IS NOT NULL
+            UNION
+            SELECT w.comp, aw.norm, t.payee
+            FROM g w JOIN g t ON t.comp = w.comp AND t.fmt LIKE 'tenpay%' AND w.fmt LIKE 'wechat%'
+            JOIN accounts aw ON aw.account = w.payee
+            WHERE t.payee IS NOT NULL
+        ),
+        pairs AS (
+            SELECT alias, account, count(DISTINCT comp) AS movements FROM seen
+            WHERE alias <> account GROUP BY alias, account
+        )
+        SELECT alias, account, movements,
+               CASE WHEN count(*) OVER (PARTITION BY alias) = 1 THEN 'used' ELSE 'ambiguous' END
+        FROM pairs
+        ORDER BY alias, account
+        """
+    )
+
+
+def _keys(con) -> None:
+    """Each account's person (the roster through the account, else through the one
+    real name shown beside it) and each sighting's party keys, with alias links."""
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE c_person AS
+        WITH by_name AS (
+            SELECT account, min(person_id) AS person_id FROM (
+                SELECT s.payer AS account, n.person_id FROM c_s s JOIN accounts n ON n.account = s.payer_name
+                WHERE s.payer IS NOT NULL AND n.person_id IS NOT NULL
+                UNION
+                SELECT s.payee, n.person_id FROM c_s s JOIN accounts n ON n.account = s.payee_name
+                WHERE s.payee IS NOT NULL AND n.person_id IS NOT NULL
+            ) GROUP BY account HAVING count(DISTINCT person_id) = 1
+        ),
+        direct AS (
+            SELECT a.account, a.norm, coalesce(a.person_id, b.person_id) AS person_id
+            FROM accounts a LEFT JOIN by_name b USING (account)
+        )
+        -- through a used alias link, an account takes the person and key of the account it was seen as
+        SELECT d.account, coalesce(d.person_id, t.person_id) AS person_id,
+               coalesce(d.person_id, t.person_id, t.norm, d.norm) AS key
+        FROM direct d
+        LEFT JOIN alias_links k ON k.alias = d.norm AND k.status = 'used'
+        LEFT JOIN direct t ON t.account = k.account
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE c_keys AS
+        SELECT s.sid,
+               coalesce(p.person_id, pn.person_id) AS payer_person, coalesce(q.person_id, qn.person_id) AS payee_person,
+               coalesce(p.person_id, pn.person_id, p.key) AS payer_key, coalesce(q.person_id, qn.person_id, q.key) AS payee_key
+        FROM c_s s
+        LEFT JOIN c_person p ON p.account = s.payer
+        LEFT JOIN c_person pn ON pn.account = s.payer_name
+        LEFT JOIN c_person q ON q.account = s.payee
+        LEFT JOIN c_person qn ON qn.account = s.payee_name
+        """
+    )
+
+
+def _parties_amount_time(con) -> None:
+    """Step 4: nodes (a sighting with its same-row repeats and shared-id partners) that
+    are one movement seen in different files, by parties, amount and time."""
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE c_node AS
+        SELECT s.sid, coalesce(l.l, r.rep, s.sid) AS node
+        FROM c_s s
+        LEFT JOIN c_same r ON r.sid = s.sid
+        LEFT JOIN c_lab l ON l.n = coalesce(r.rep, s.sid)
+        """
+    )
+    _node_table(con, "true")
+    # Round 1 over every node finds the candidates; later rounds only look at nodes that
+    # had one (merging moves a node's time by at most MATCH_SECONDS).
+    con.execute(f"CREATE OR REPLACE TEMP TABLE c_cand AS {_candidate_pairs('c_nodes')}")
+    for _ in range(ROUNDS):
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE c_merge AS
+            WITH best AS (
+                SELECT a, b FROM c_cand
+                QUALIFY row_number() OVER (PARTITION BY a ORDER BY gap, bkey) = 1
+            )
+            SELECT x.a AS keep, x.b AS gone FROM best x JOIN best y ON y.a = x.b AND y.b = x.a WHERE x.a < x.b
+            """
+        )
+        if not con.execute("SELECT count(*) FROM c_merge").fetchall()[0][0]:
+            break
+        con.execute("UPDATE c_node SET node = m.keep FROM c_merge m WHERE c_node.node = m.gone")
+        _node_table(con, "node IN (SELECT a FROM c_cand UNION SELECT b FROM c_cand)")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE c_cand AS {_candidate_pairs('c_nodes')}")
+
+
+def _node_table(con, where: str) -> None:
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE c_nodes AS
+        SELECT n.node, min(s.ts) AS ts, min(s.amount) AS amount, min(k.payer_key) AS payer_key,
+               min(k.payee_key) AS payee_key, list(DISTINCT s.source_id) AS sources, min(s.ckey) AS nkey,
+               bool_and(s.is_total) AS is_total
+        FROM c_node n JOIN c_s s USING (sid) JOIN c_keys k USING (sid)
+        WHERE {where}
+        GROUP BY n.node
+        """
+    )
+
+
+def _candidate_pairs(nodes: str) -> str:
+    """Pairs of nodes that may be one movement: same parties and amount, times within
+    MATCH_SECONDS, seen in no common file. Joined on time buckets of MATCH_SECONDS (each
+    node in its own and the two next to it) so that a pair of busy parties costs
+    pairs close in time, not all pairs."""
+    return f"""
+        WITH n0 AS (
+            SELECT *, CAST(floor(epoch(ts) / {MATCH_SECONDS}) AS BIGINT) AS bucket FROM {nodes}
+            WHERE payer_key IS NOT NULL AND payee_key IS NOT NULL AND NOT is_total
+        ),
+        -- only where two files show the same parties and amount close in time: a file's
+        -- own thousand alike rows never pair among themselves, and must not cost pairs
+        src AS (SELECT payer_key, payee_key, amount, bucket, unnest(sources) AS source_id FROM n0),
+        near AS (SELECT payer_key, payee_key, amount, unnest([bucket - 1, bucket, bucket + 1]) AS bucket, source_id FROM src),
+        busy AS (SELECT payer_key, payee_key, amount, bucket FROM near GROUP BY ALL HAVING count(DISTINCT source_id) > 1),
+        n AS (SELECT n0.* FROM n0 SEMI JOIN busy USING (payer_key, payee_key, amount, bucket)),
+        spread AS (SELECT *, unnest([bucket - 1, bucket, bucket + 1]) AS near FROM n)
+        SELECT a.node AS a, b.node AS b, abs(epoch(a.ts) - epoch(b.ts)) AS gap, b.nkey AS bkey
+        FROM n a JOIN spread b
+          ON b.near = a.bucket AND a.payer_key = b.payer_key AND a.payee_key = b.payee_key AND a.amount = b.amount
+        WHERE a.node <> b.node AND abs(epoch(a.ts) - epoch(b.ts)) <= {MATCH_SECONDS}
+          AND NOT list_has_any(a.sources, b.sources)
+    """
+
+
+def _packets(con) -> None:
+    """Step 5: each node's group red packet, and what a packet's total row stands for."""
+    # A packet is known under the sender's bill's 商户单号 and under the Tenpay rows'
+    # 交易单号; the bill's total row carries both (交易单号 and packet_id).
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE c_pk AS
+        WITH same AS (
+            SELECT DISTINCT txn_id AS other, packet_id AS pk FROM c_s
+            WHERE is_total AND txn_id IS NOT NULL AND packet_id IS NOT NULL AND txn_id <> packet_id
+        ),
+        canon AS (SELECT other, min(pk) AS pk FROM same GROUP BY other),
+        known AS (SELECT DISTINCT coalesce(c.pk, s.packet_id) AS pk FROM c_s s LEFT JOIN canon c ON c.other = s.packet_id
+                  WHERE s.packet_id IS NOT NULL)
+        SELECT n.node, min(coalesce(c.pk, s.packet_id, k.pk)) AS pk
+        FROM c_node n JOIN c_s s USING (sid)
+        LEFT JOIN canon c ON c.other = s.packet_id
+        -- a grabber's bill shows a share as a plain red packet whose shared id is the packet's
+        LEFT JOIN known k ON s.packet_id IS NULL AND s.kind IN ('red_packet', 'group_red_packet') AND k.pk = s.match_id
+        GROUP BY n.node
+        HAVING min(coalesce(c.pk, s.packet_id, k.pk)) IS NOT NULL
+        """
+    )
+    # Total nodes of packets with shares: the part of the total no share accounts for.
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE c_total AS
+        WITH nodes AS (
+            SELECT n.node, p.pk, bool_and(s.is_total) AS is_total, min(s.amount) AS amount
+            FROM c_node n JOIN c_s s USING (sid) JOIN c_pk p USING (node) GROUP BY n.node, p.pk
+        ),
+        shares AS (SELECT pk, sum(amount) AS shares, min(node) AS first_share FROM nodes WHERE NOT is_total GROUP BY pk)
+        SELECT t.node, t.pk, t.amount AS total, sh.shares, t.amount - sh.shares AS rest, sh.first_share
+        FROM nodes t JOIN shares sh USING (pk) WHERE t.is_total
+        """
+    )
+
+
+def _write(con) -> None:
+    """Rebuild sighting_movements and transactions from the nodes."""
+    # A total whose shares account for all of it is a sighting of the packet's first share.
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE c_mv AS
+        SELECT n.sid, coalesce(t.first_share, n.node) AS node,
+               CASE WHEN t.first_share IS NOT NULL THEN 'group packet total' END AS via_total
+        FROM c_node n LEFT JOIN c_total t ON t.node = n.node AND t.rest <= 0
+        """
+    )
+    # movement id: the smallest sighting id of the node's own sightings (not of a
+    # packet's total row that joined it)
+    con.execute("DELETE FROM sighting_movements")
+    con.execute(
+        """
+        INSERT INTO sighting_movements
+        WITH ids AS (SELECT node, min(sid) FILTER (WHERE via_total IS NULL) AS movement_id FROM c_mv GROUP BY node),
+        comp AS (SELECT n.sid, l.l FROM c_node n LEFT JOIN c_same r ON r.sid = n.sid JOIN c_lab l ON l.n = coalesce(r.rep, n.sid))
+        SELECT m.sid, i.movement_id,
+               CASE WHEN m.sid = i.movement_id THEN 'first'
+                    WHEN m.via_total IS NOT NULL THEN m.via_total
+                    WHEN m.sid IN (SELECT sid FROM c_same) THEN 'same row'
+                    WHEN c.l IS NOT NULL AND c.l = cf.l THEN 'shared id'
+                    ELSE 'parties+amount+time' END
+        FROM c_mv m JOIN ids i USING (node)
+        LEFT JOIN comp c ON c.sid = m.sid
+        LEFT JOIN comp cf ON cf.sid = i.movement_id
+        """
+    )
+    # Most movements have one sighting: their fields are that sighting's. The others
+    # take each field from the sighting that speaks for them (_LAYOUT_RANK, _VIEW_RANK).
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE c_multi AS
+        SELECT movement_id FROM sighting_movements WHERE matched_on <> 'group packet total'
+        GROUP BY movement_id HAVING count(*) > 1
+        """
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE c_primary AS
+        SELECT l.movement_id, s.*, k.payer_person, k.payee_person,
+               row_number() OVER (PARTITION BY l.movement_id ORDER BY {_LAYOUT_RANK}, {_VIEW_RANK}, s.ckey) AS pref
+        FROM sighting_movements l JOIN c_s s ON s.sid = l.sighting_id JOIN c_keys k ON k.sid = l.sighting_id
+        WHERE l.matched_on <> 'group packet total' AND l.movement_id IN (SELECT movement_id FROM c_multi)
+        """
+    )
+    con.execute("DELETE FROM transactions")
+    tail = """
+        LEFT JOIN c_pk p ON p.node = m.node
+        LEFT JOIN c_total t ON t.node = m.node
+        JOIN sightings f ON f.sighting_id = a.movement_id
+    """
+    con.execute(
+        f"""
+        INSERT INTO transactions
+        SELECT a.sid, a.txn_id, a.match_id, p.pk, a.ts, a.payer, a.payee, a.payer_name, a.payee_name,
+               CASE WHEN t.rest > 0 THEN t.rest ELSE a.amount END,
+               CASE WHEN p.pk IS NOT NULL THEN 'group_red_packet' ELSE a.kind END,
+               a.status, a.channel, a.memo, a.raw_type, a.raw_status, a.refund_ref, NULL,
+               a.direction IN ('out', 'neutral', 'both'), a.direction IN ('in', 'both'),
+               f.source_id, f.line, f.raw, k.payer_person, k.payee_person
+        FROM (SELECT s.*, s.sid AS movement_id FROM sighting_movements l JOIN c_s s ON s.sid = l.sighting_id
+              WHERE l.matched_on = 'first' AND l.movement_id NOT IN (SELECT movement_id FROM c_multi)) a
+        JOIN c_keys k ON k.sid = a.sid
+        JOIN c_mv m ON m.sid = a.sid
+        {tail}
+        """
+    )
+    con.execute(
+        f"""
+        INSERT INTO transactions
+        WITH agg AS (
+            SELECT movement_id,
+                   arg_min(txn_id, pref) AS txn_id,
+                   arg_min(match_id, pref) FILTER (WHERE match_id IS NOT NULL) AS match_id,
+                   arg_min(ts, pref) AS ts,
+                   arg_min(payer, pref) FILTER (WHERE payer IS NOT NULL) AS payer,
+                   arg_min(payee, pref) FILTER (WHERE payee IS NOT NULL) AS payee,
+                   arg_min(payer_name, pref) FILTER (WHERE payer_name IS NOT NULL) AS payer_name,
+                   arg_min(payee_name, pref) FILTER (WHERE payee_name IS NOT NULL) AS payee_name,
+                   arg_min(amount, pref) AS amount,
+                   arg_min(kind, pref) AS kind,
+                   arg_min(status, {_STATUS_RANK.replace('status', 'c_primary.status')} * 1000000 + pref) AS status,
+                   arg_min(channel, pref) AS channel,
+                   arg_min(memo, pref) FILTER (WHERE memo IS NOT NULL) AS memo,
+                   arg_min(raw_type, pref) AS raw_type,
+                   arg_min(raw_status, pref) AS raw_status,
+                   arg_min(refund_ref, pref) FILTER (WHERE refund_ref IS NOT NULL) AS refund_ref,
+                   bool_or(direction IN ('out', 'neutral', 'both')) AS seen_by_payer,
+                   bool_or(direction IN ('in', 'both')) AS seen_by_payee,
+                   min(payer_person) AS payer_person, min(payee_person) AS payee_person
+            FROM c_primary GROUP BY movement_id
+        )
+        SELECT a.movement_id, a.txn_id, a.match_id, p.pk, a.ts, a.payer, a.payee, a.payer_name, a.payee_name,
+               CASE WHEN t.rest > 0 THEN t.rest ELSE a.amount END,
+               CASE WHEN p.pk IS NOT NULL THEN 'group_red_packet' ELSE a.kind END,
+               a.status, a.channel, a.memo, a.raw_type, a.raw_status, a.refund_ref, NULL,
+               a.seen_by_payer, a.seen_by_payee, f.source_id, f.line, f.raw, a.payer_person, a.payee_person
+        FROM agg a
+        JOIN c_mv m ON m.sid = a.movement_id
+        {tail}
+        """
+    )
+    con.execute("DELETE FROM match_notes")
+    con.execute(
+        """
+        INSERT INTO match_notes
+        SELECT l.movement_id, 'group packet total ' || t.total || ' yuan; shares seen ' || t.shares ||
+               CASE WHEN t.rest > 0 THEN ' yuan; the remaining ' || t.rest || ' yuan (unclaimed, or grabbed by accounts whose exports are not in the case) is this movement'
+                    WHEN t.rest < 0 THEN ' yuan: the shares exceed the total'
+                    ELSE ' yuan: the total is counted as its shares' END
+        FROM c_total t JOIN c_mv m ON m.node = t.node JOIN sighting_movements l ON l.sighting_id = m.sid
+        GROUP BY l.movement_id, t.total, t.shares, t.rest
+        """
+    )
+
+
+def _refunds(con) -> None:
+    """Step 6: refund → original, by the id the refund names (any sighting's id of the
+    original counts), else the nearest earlier movement going the other way."""
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE c_refund AS
+        WITH ids AS (
+            SELECT l.movement_id, unnest([s.txn_id, s.match_id, s.packet_id]) AS ref
+            FROM sighting_movements l JOIN sightings s USING (sighting_id)
+        ),
+        named AS (
+            SELECT r.id AS rid, o.id, o.ts, count(*) OVER (PARTITION BY r.id) AS candidates
+            FROM transactions r
+            JOIN (SELECT DISTINCT movement_id, ref FROM ids WHERE ref IS NOT NULL) i ON i.ref = r.refund_ref
+            JOIN transactions o ON o.id = i.movement_id AND o.kind <> 'refund'
+            WHERE r.kind = 'refund'
+        )
+        SELECT rid, id, candidates, 'id' AS how FROM named
+        QUALIFY row_number() OVER (PARTITION BY rid ORDER BY ts DESC, id) = 1
+        """
+    )
+    con.execute(
+        f"""
+        INSERT INTO c_refund
+        WITH r AS (SELECT * FROM transactions WHERE kind = 'refund' AND id NOT IN (SELECT rid FROM c_refund)),
+        cand AS (
+            SELECT r.id AS rid, o.id, o.ts, count(*) OVER (PARTITION BY r.id) AS candidates
+            FROM r JOIN transactions o
+              ON coalesce(o.payer_person, o.payer) = coalesce(r.payee_person, r.payee) AND o.kind <> 'refund'
+             AND o.amount >= r.amount AND o.ts <= r.ts AND o.ts >= r.ts - INTERVAL {REFUND_DAYS} DAY
+            WHERE o.payee IS NULL OR r.payer IS NULL OR coalesce(o.payee_person, o.payee) = coalesce(r.payer_person, r.payer)
+               OR o.status IN ('refunded', 'partly_refunded', 'returned')
+        )
+        SELECT rid, id, candidates, 'nearest' FROM cand
+        QUALIFY row_number() OVER (PARTITION BY rid ORDER BY ts DESC, id) = 1
+        """
+    )
+    con.execute("UPDATE transactions t SET refund_of = c.id FROM c_refund c WHERE t.id = c.rid")
+    con.execute(
+        """
+        INSERT INTO match_notes
+        SELECT rid, 'refund of movement ' || id || ', the latest of ' || candidates || ' candidates (' ||
+               CASE how WHEN 'id' THEN 'by the id the refund names' ELSE 'by parties and amount within the refund window' END || ')'
+        FROM c_refund WHERE candidates > 1
+        """
+    )
+
+
+def _source_counts(con) -> None:
+    """rows_loaded: the file's sightings that are a movement's first; rows_duplicate:
+    the others (sightings of movements another file, or another line, showed)."""
+    con.execute(
+        """
+        UPDATE sources SET rows_loaded = c.first, rows_duplicate = c.other
+        FROM (
+            SELECT s.source_id, count(*) FILTER (WHERE l.matched_on = 'first') AS first,
+                   count(*) FILTER (WHERE l.matched_on <> 'first') AS other
+            FROM sightings s JOIN sighting_movements l USING (sighting_id) GROUP BY s.source_id
+        ) c
+        WHERE sources.source_id = c.source_id
+          AND (sources.rows_loaded <> c.first OR sources.rows_duplicate <> c.other)
+        """
+    )
