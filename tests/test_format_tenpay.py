@@ -107,18 +107,18 @@ CASES = {
         ts.red_packet_out(peer="wxid_b", peer_name="李四", fen=20000, ts=TS, txn="1000039801250301" + "1" * 20),
         dict(direction="out", payer=OWNER, payee="wxid_b", payer_name="张三", payee_name="李四", amount="200.00",
              kind="red_packet", status="success", txn_id="1000039801250301" + "1" * 20,
-             match_id="1000039801250301" + "1" * 20, packet_id=None, memo=None, raw_type="微信红包/转账"),
+             match_id=None, packet_id=None, memo=None, raw_type="微信红包/转账"),
     ),
     "red_packet_in_by_card": (
         ts.red_packet_in(payer="wxid_c", payer_name="王五", fen=5, ts=TS, by_card=True, txn="1000039901250301" + "2" * 24),
         dict(direction="in", payer="wxid_c", payee=OWNER, payer_name="王五", payee_name="张三", amount="0.05",
              kind="red_packet", status="success", txn_id="1000039901250301" + "2" * 24,
-             match_id="1000039901250301" + "2" * 24, packet_id=None, memo=None, raw_type="微信红包/转账"),
+             match_id=None, packet_id=None, memo=None, raw_type="微信红包/转账"),
     ),
     "transfer_out_with_note": (
         ts.transfer_out(peer="wxid_d", peer_name="赵六", fen=2000, ts=TS, memo="借款", txn="T1"),
         dict(direction="out", payer=OWNER, payee="wxid_d", amount="20.00", kind="transfer", status="success",
-             txn_id="T1", match_id="T1", packet_id=None, memo="借款", raw_type="微信转账/转账"),
+             txn_id="T1", match_id="5301" + ts._digits(28, "T1"), packet_id=None, memo="借款", raw_type="微信转账/转账"),
     ),
     "transfer_out_not_received": (
         ts.transfer_out(peer="wxid_d", peer_name="赵六", fen=2000, ts=TS, recv_fen=0, txn="T2"),
@@ -133,7 +133,7 @@ CASES = {
     "qr_payment": (
         ts.qr_payment(payee="wxid_f", payee_name="孙八", code_name="孙八的店", fen=3550, ts=TS, txn="Q1"),
         dict(direction="out", payer=OWNER, payee="wxid_f", payee_name="孙八", amount="35.50", kind="qr_payment",
-             status="success", txn_id="Q1", match_id="Q1", memo="扫二维码付款-给孙八的店"),
+             status="success", txn_id="Q1", match_id="5311" + ts._digits(28, "Q1"), memo="扫二维码付款-给孙八的店"),
     ),
     "merchant_direct": (
         ts.merchant_direct(merchant="示例超市", spid="1900000001", fen=100, ts=TS, product="日用品", txn="M1"),

@@ -34,6 +34,8 @@ What ingest must know:
   exact-duplicate rule loads them once.
 * txn_id is not unique within a file: a group packet's rows, a withdrawal and
   its fee, and the 出/入 legs of one movement share one 交易单号.
+* match_id is the 大单号 where there is one: for merchant and personal-QR payments it
+  is the 交易单号 that the payer's WeChat bill shows (formats.md §3.6).
 * Rows keep the 用户ID the file gives them; the `owner` argument only replaces
   `Parsed.owner`.
 """
@@ -562,7 +564,7 @@ def _finish(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         f"""
         CREATE OR REPLACE TEMP VIEW {ROWS} AS
-        SELECT line, nullif(txn, '') AS txn_id, nullif(txn, '') AS match_id,
+        SELECT line, nullif(txn, '') AS txn_id, nullif(big, '') AS match_id,
                CASE WHEN grp THEN txn END AS packet_id, nullif(ts, '') AS ts,
                nullif(payer, '') AS payer, nullif(payee, '') AS payee,
                nullif(payer_name, '') AS payer_name, nullif(payee_name, '') AS payee_name,

@@ -1,0 +1,231 @@
+"""Sightings, then movements: one money movement seen in a WeChat bill (nicknames) and in
+Tenpay productions (wxids, real names) is stored once, whatever the order in which the
+exports and the roster arrive, with and without a roster.
+
+The world, written in the real layouts (formats.md §1, §3): 老王 (wxid_laowang, 王大伟)
+sends 张三 (wxid_zhangsan, nickname 三哥) a 200-yuan red packet, a 520-yuan transfer whose
+bill id differs from Tenpay's, a 10-yuan group packet that 三哥 (4.00) and 李四 (2.80)
+grab, its unclaimed 3.20 coming back as a refund, pays 京东 1,000 yuan and a shop's
+收款码 10 yuan. Exports: 老王's WeChat bill (CSV or XLSX), 老王's and 张三's Tenpay
+files."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from tests import tenpay_samples as tp
+from tests.helpers import query, rpa
+
+TS = "2026-02-10 20:00:00"
+T_RP = "100003980126021000000000000000000001"  # the packet's 交易单号: the sender's bill and Tenpay alike
+M_RP = "1000039801202602100000000000001"  # its 商户单号
+T_GRP = "100003980126021000000000000000000002"
+M_GRP = "1000039801202602100000000000002"
+T_TRANSFER_BILL = "1000050001202602100000000000003"  # the app's 转账单号: not Tenpay's
+T_TRANSFER_TENPAY = "100005020126021000000000000000000003"
+BIG_MERCHANT = "4200000000202602100000000004"  # the bill's 交易单号 = Tenpay's 大单号
+BIG_QR = "53110000000000000000202602100005"
+
+BILL_HEADER = ["交易时间", "交易类型", "交易对方", "商品", "收/支", "金额(元)", "支付方式", "当前状态", "交易单号", "商户单号", "备注"]
+BILL_ROWS = [
+    ["2026-02-10 20:00:00", "微信红包（单发）", "发给三哥", "/", "支出", "¥200.00", "零钱", "支付成功", T_RP, M_RP, "/"],
+    ["2026-02-10 20:05:00", "转账", "三哥", "转账备注:还你的", "支出", "¥520.00", "零钱", "对方已收钱", T_TRANSFER_BILL, T_TRANSFER_BILL, "/"],
+    ["2026-02-10 20:10:00", "微信红包（群红包）", "发出群红包", "/", "支出", "¥10.00", "零钱", "已退还(￥3.20)", T_GRP, M_GRP, "/"],
+    ["2026-02-11 20:10:05", "微信红包-退款", "/", "/", "收入", "¥3.20", "/", "已存入零钱", "100003989826021100000000000000000006", M_GRP, "/"],
+    ["2026-02-10 20:20:00", "商户消费", "京东", "日用品", "支出", "¥1,000.00", "零钱", "支付成功", BIG_MERCHANT, "JD0000000004", "/"],
+    ["2026-02-10 20:30:00", "扫二维码付款", "小卖部", "收款方备注:二维码收款", "支出", "¥10.00", "零钱", "已转账", BIG_QR, BIG_QR, "/"],
+]
+PREAMBLE = [
+    "微信支付账单明细", "微信昵称：[老王]", "起始时间：[2026-02-01 00:00:00] 终止时间：[2026-02-28 23:59:59]",
+    "导出类型：[全部]", "导出时间：[2026-03-01 09:00:00]", "", "共6笔记录", "收入：1笔 3.20元", "支出：5笔 1740.00元",
+    "中性交易：0笔 0.00元", "注：", "1. 充值/提现/理财通购买/零钱通存取/信用卡还款等交易，将计入中性交易",
+    "2. 本明细仅展示当前账单中的交易，不包括已删除的记录", "3. 本明细仅供个人对账使用", "",
+    "----------------------微信支付账单明细列表--------------------",
+]
+
+
+def write_bill_csv(path: Path) -> Path:
+    lines = [line + "," * 10 for line in PREAMBLE] + [",".join(BILL_HEADER)]
+    lines += [",".join(c + ("\t" if i in (8, 9) else "") for i, c in enumerate(r)).replace("¥1,000.00", '"¥1,000.00"') for r in BILL_ROWS]
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode("utf-8-sig"))
+    return path
+
+
+def write_bill_xlsx(path: Path) -> Path:
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Sheet1"
+    for text in PREAMBLE[:14] + ["4. 本账单中所有时间均为UTC+08:00时间"] + PREAMBLE[14:]:
+        ws.append([text or None])
+    ws.append(BILL_HEADER)
+    for r in BILL_ROWS:
+        cells = list(r)
+        cells[5] = float(Decimal(r[5].strip("¥").replace(",", "")))  # the 2026 layout: amounts as numbers
+        cells[8], cells[9] = r[8] + "\t", r[9] + "\t"
+        ws.append(cells)
+    for row in ws.iter_rows(min_row=19, min_col=6, max_col=6):
+        row[0].number_format = "\\¥#,##0.00"
+    wb.save(path)
+    return path
+
+
+def write_tenpay(folder: Path) -> list[Path]:
+    laowang = dict(uid="wxid_laowang", name="王大伟")
+    zhangsan = dict(uid="wxid_zhangsan", name="张三")
+    merchant = tp.merchant_direct(merchant="京东", spid="1900000009", fen=100000, ts="2026-02-10 20:20:01", product="日用品", **laowang)
+    merchant["大单号"] = BIG_MERCHANT
+    qr = tp.qr_payment(payee="wxid_shop", payee_name="孙八", code_name="小卖部", fen=1000, ts="2026-02-10 20:30:00", **laowang)
+    qr["大单号"] = BIG_QR
+    rows_laowang = [
+        tp.red_packet_out(peer="wxid_zhangsan", peer_name="张三", fen=20000, ts=TS, txn=T_RP, **laowang),
+        tp.transfer_out(peer="wxid_zhangsan", peer_name="张三", fen=52000, ts="2026-02-10 20:05:01", memo="还你的",
+                        txn=T_TRANSFER_TENPAY, **laowang),
+        *tp.group_red_packet(total_fen=1000, shares=[("wxid_zhangsan", "张三", 400), ("wxid_lisi", "李四", 280)],
+                             ts="2026-02-10 20:10:00", txn=T_GRP, **laowang),
+        merchant,
+        qr,
+    ]
+    rows_zhangsan = [
+        tp.red_packet_in(payer="wxid_laowang", payer_name="王大伟", fen=20000, ts="2026-02-10 20:00:02", **zhangsan),
+        tp.transfer_in(payer="wxid_laowang", payer_name="王大伟", fen=52000, ts="2026-02-10 20:05:01", memo="还你的",
+                       txn=T_TRANSFER_TENPAY, **zhangsan),
+        tp.red_packet_in(payer="wxid_laowang", payer_name="王大伟", fen=400, ts="2026-02-10 20:10:01", **zhangsan),
+    ]
+    paths = []
+    for account, rows in (("wxid_laowang", rows_laowang), ("wxid_zhangsan", rows_zhangsan)):
+        path = folder / account / "TenpayTrades.txt"
+        path.parent.mkdir(parents=True)
+        tp.write_trades(path, rows)
+        paths.append(path.parent)
+    return paths
+
+
+PEOPLE = "person_id,name,accounts,party_member,official,org_unit,position,rank\n" \
+         "P1,王大伟,wxid_laowang;老王,yes,yes,古云村党支部,支部书记,3\n" \
+         "P2,张三,wxid_zhangsan;三哥,yes,no,古云村党支部,党员,\n" \
+         "P3,李四,wxid_lisi,no,no,,,\n"
+
+# (kind, amount) of every movement of the world: shares counted, the packet's total
+# only for its unclaimed rest, which the refund gives back.
+EXPECTED = sorted([
+    ("red_packet", Decimal("200.00")), ("transfer", Decimal("520.00")),
+    ("group_red_packet", Decimal("4.00")), ("group_red_packet", Decimal("2.80")), ("group_red_packet", Decimal("3.20")),
+    ("refund", Decimal("3.20")), ("merchant", Decimal("1000.00")), ("qr_payment", Decimal("10.00")),
+])
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("world")
+    people = folder / "people.csv"
+    people.write_text(PEOPLE, encoding="utf-8")
+    tenpay = folder / "tenpay"
+    tenpay.mkdir()
+    write_tenpay(tenpay)
+    return {
+        "people": people,
+        "tenpay": tenpay,
+        "bill_csv": write_bill_csv(folder / "微信支付账单(20260201-20260228).csv"),
+        "bill_xlsx": write_bill_xlsx(folder / "微信支付账单流水文件(20260201-20260228).xlsx"),
+    }
+
+
+def _load(case: Path, steps: list[str], exports: dict) -> None:
+    assert rpa("init", case).exit_code == 0
+    for step in steps:
+        if step == "roster":
+            result = rpa("roster", exports["people"], "--case", case)
+        else:
+            result = rpa("ingest", exports[step], "--case", case)
+        assert result.exit_code == 0, result.output
+
+
+def _movements(case: Path) -> list[tuple]:
+    return sorted(query(case, "SELECT kind, amount FROM transactions"))
+
+
+def _ids(case: Path) -> list[tuple]:
+    """Each movement as the set of the exports' ids its sightings carry."""
+    return sorted(
+        tuple(sorted(set(r[1]))) for r in query(
+            case,
+            """SELECT l.movement_id, list(coalesce(s.txn_id, '') ORDER BY s.txn_id)
+               FROM sighting_movements l JOIN sightings s USING (sighting_id) GROUP BY l.movement_id""",
+        )
+    )
+
+
+@pytest.mark.parametrize("bill", ["bill_csv", "bill_xlsx"])
+def test_a_movement_in_a_bill_and_in_tenpay_is_stored_once_without_a_roster(exports, tmp_path, bill):
+    case = tmp_path / "case"
+    _load(case, [bill, "tenpay"], exports)
+    assert _movements(case) == EXPECTED
+    # the red packet: the bill's row, 老王's Tenpay row and 张三's Tenpay row
+    assert query(case, "SELECT seen_by_payer, seen_by_payee, payer, payee FROM transactions WHERE kind = 'red_packet'") == [
+        (True, True, "wxid_laowang", "wxid_zhangsan")
+    ]
+    how = dict(query(case, """SELECT s.txn_id, l.matched_on FROM sightings s JOIN sighting_movements l USING (sighting_id)
+                              JOIN sources USING (source_id) WHERE sources.format LIKE 'wechat%'"""))
+    # the transfer shares no id: matched through the nicknames learned from the movements
+    # that do (a merchant's and a 收款码's names too)
+    assert query(case, "SELECT alias, account, status FROM alias_links ORDER BY alias") == [
+        ("三哥", "wxid_zhangsan", "used"), ("京东", "京东(1900000009)", "used"), ("小卖部", "wxid_shop", "used"),
+        ("老王", "wxid_laowang", "used"),
+    ]
+    transfer = query(case, "SELECT id FROM transactions WHERE kind = 'transfer'")[0][0]
+    assert query(case, "SELECT count(*) FROM sighting_movements WHERE movement_id = ?", [transfer]) == [(3,)]
+    # merchant and QR payments: the bill's 交易单号 is Tenpay's 大单号
+    assert query(case, "SELECT kind, seen_by_payer FROM transactions WHERE kind IN ('merchant', 'qr_payment') ORDER BY kind") == [
+        ("merchant", True), ("qr_payment", True)
+    ]
+    assert how[BIG_MERCHANT] == how[BIG_QR] == "first"  # the bill came first: its rows gave the ids
+    # the group packet: the bill's total is counted as its shares; the unclaimed rest is
+    # the movement the refund gives back
+    rest = query(case, "SELECT id, packet_id FROM transactions WHERE kind = 'group_red_packet' AND payee IS NULL")
+    assert len(rest) == 1 and rest[0][1] == M_GRP
+    assert query(case, "SELECT refund_of FROM transactions WHERE kind = 'refund'") == [(rest[0][0],)]
+    assert query(case, "SELECT count(DISTINCT packet_id) FROM transactions WHERE kind = 'group_red_packet'") == [(1,)]
+
+
+# Six of the 24 orders (all 24 passed when written; 2 minutes): the roster first, last
+# and between, each export first and last.
+ORDERS = [
+    ("roster", "bill_csv", "bill_xlsx", "tenpay"),
+    ("tenpay", "bill_xlsx", "bill_csv", "roster"),
+    ("bill_csv", "roster", "tenpay", "bill_xlsx"),
+    ("bill_xlsx", "tenpay", "roster", "bill_csv"),
+    ("tenpay", "roster", "bill_csv", "bill_xlsx"),
+    ("bill_csv", "tenpay", "bill_xlsx", "roster"),
+]
+
+
+def test_every_order_of_exports_and_roster_gives_the_same_movements(exports, tmp_path):
+    results = {}
+    for i, order in enumerate(ORDERS):
+        case = tmp_path / f"case{i}"
+        _load(case, list(order), exports)
+        results[order] = (_movements(case), _ids(case), query(case, "SELECT count(*) FROM duplicates"),
+                          query(case, "SELECT payer_person, payee_person, kind, amount FROM transactions ORDER BY ALL"))
+    first = next(iter(results.values()))
+    assert first[0] == EXPECTED
+    different = [order for order, r in results.items() if r != first]
+    assert not different, f"orders that give another case: {different}"
+    # with the roster, every party of a movement between the two resolves to a person
+    assert ("P1", "P2", "transfer", Decimal("520.00")) in first[3]
+
+
+def test_movement_ids_hold_when_more_sightings_and_the_roster_arrive(exports, tmp_path):
+    case = tmp_path / "case"
+    _load(case, ["bill_csv"], exports)
+    before = dict((k, i) for i, k in query(case, "SELECT id, txn_id FROM transactions WHERE kind IN ('red_packet', 'transfer')"))
+    assert rpa("ingest", exports["tenpay"], "--case", case).exit_code == 0
+    assert rpa("roster", exports["people"], "--case", case).exit_code == 0
+    after = {r[0]: r[1] for r in query(
+        case, """SELECT s.txn_id, l.movement_id FROM sightings s JOIN sighting_movements l USING (sighting_id)
+                 WHERE s.txn_id IN (SELECT unnest(?))""", [list(before)])}
+    assert after == before
+    assert query(case, "SELECT count(*) FROM transactions WHERE id IN (SELECT unnest(?))", [list(before.values())]) == [(2,)]
