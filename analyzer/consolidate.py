@@ -503,14 +503,15 @@ def _refunds(con) -> None:
             FROM sighting_movements l JOIN sightings s USING (sighting_id)
         ),
         named AS (
-            SELECT r.id AS rid, o.id, o.ts, count(*) OVER (PARTITION BY r.id) AS candidates
+            SELECT r.id AS rid, o.id, o.ts, o.payee, o.txn_id, o.amount, count(*) OVER (PARTITION BY r.id) AS candidates
             FROM transactions r
             JOIN (SELECT DISTINCT movement_id, ref FROM ids WHERE ref IS NOT NULL) i ON i.ref = r.refund_ref
             JOIN transactions o ON o.id = i.movement_id AND o.kind <> 'refund'
             WHERE r.kind = 'refund'
         )
+        -- a group packet's refund gives back its unclaimed rest (the movement without a payee)
         SELECT rid, id, candidates, 'id' AS how FROM named
-        QUALIFY row_number() OVER (PARTITION BY rid ORDER BY ts DESC, id) = 1
+        QUALIFY row_number() OVER (PARTITION BY rid ORDER BY payee IS NULL DESC, ts DESC, txn_id, payee, amount) = 1
         """
     )
     con.execute(
@@ -518,7 +519,7 @@ def _refunds(con) -> None:
         INSERT INTO c_refund
         WITH r AS (SELECT * FROM transactions WHERE kind = 'refund' AND id NOT IN (SELECT rid FROM c_refund)),
         cand AS (
-            SELECT r.id AS rid, o.id, o.ts, count(*) OVER (PARTITION BY r.id) AS candidates
+            SELECT r.id AS rid, o.id, o.ts, o.txn_id, o.payee, o.amount, count(*) OVER (PARTITION BY r.id) AS candidates
             FROM r JOIN transactions o
               ON coalesce(o.payer_person, o.payer) = coalesce(r.payee_person, r.payee) AND o.kind <> 'refund'
              AND o.amount >= r.amount AND o.ts <= r.ts AND o.ts >= r.ts - INTERVAL {REFUND_DAYS} DAY
@@ -526,7 +527,7 @@ def _refunds(con) -> None:
                OR o.status IN ('refunded', 'partly_refunded', 'returned')
         )
         SELECT rid, id, candidates, 'nearest' FROM cand
-        QUALIFY row_number() OVER (PARTITION BY rid ORDER BY ts DESC, id) = 1
+        QUALIFY row_number() OVER (PARTITION BY rid ORDER BY ts DESC, txn_id, payee, amount) = 1
         """
     )
     con.execute("UPDATE transactions t SET refund_of = c.id FROM c_refund c WHERE t.id = c.rid")
