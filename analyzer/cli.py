@@ -220,17 +220,32 @@ def roster(
 
 @app.command()
 @handle_errors
-def people(case: CaseOption = None) -> None:
+def people(
+    case: CaseOption = None,
+    links: Annotated[bool, typer.Option("--links", help="Also list the nicknames learned to be accounts from the exports.")] = False,
+) -> None:
     """List persons with their aliases, accounts seen and how many movements each has.
+
+    With --links, also the alias links rpa learned: a nickname a WeChat bill shows that
+    a Tenpay production showed as an account in the same movement (same 交易单号).
 
     Example:
 
-        rpa people
+        rpa people --links
     """
     from analyzer.roster import list_people
+    from analyzer.status import alias_links
 
     with open_case(case, read_only=True) as con:
         rows = list_people(con)
+        learned = alias_links(con) if links else []
+    if learned:
+        table = Table(title="alias links learned from the exports")
+        for col in ("nickname", "account", "movements", "status"):
+            table.add_column(col, justify="right" if col == "movements" else "left")
+        for alias, account, n, status in learned:
+            table.add_row(alias, account, str(n), status)
+        out.print(table)
     if not rows:
         out.print("no persons: load a roster with `rpa roster people.csv`")
         return
@@ -269,6 +284,12 @@ def status(case: CaseOption = None) -> None:
         f"roster: {s.persons} persons, {s.relations} relations; accounts: {s.accounts}, "
         f"{s.accounts_resolved} resolved to persons"
     )
+    if s.stale:
+        err.print("the movements do not yet reflect the last files loaded (an ingest was stopped): "
+                  "the next `rpa ingest`, `rpa roster` or `rpa scan` brings them up to date")
+    if s.alias_links:
+        used = sum(1 for link in s.alias_links if link[3] == "used")
+        out.print(f"alias links learned from the exports: {used} used, {len(s.alias_links) - used} ambiguous (`rpa people --links`)")
     if s.by_kind:
         table = Table(title="movements by kind")
         for col in ("kind", "count", "amount"):
@@ -366,6 +387,11 @@ def scan(
     params = resolve_params(rules, settings.rules, param or [])
     chosen = [rules[r] for r in (rule or rules)]
     with open_case(case, long_write="scan") as con:
+        from analyzer.consolidate import is_stale
+        from analyzer.ingest import derive_movements
+
+        if is_stale(con):  # an ingest was stopped after loading files: derive their movements first
+            derive_movements(con)
         runs = run_scan(con, chosen, params, settings, scope=window,
                         since=since.date() if since else None, until=until.date() if until else None, actor=by)
     table = Table(title=f"scan ({window})")

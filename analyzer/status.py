@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import duckdb
 
+from analyzer.consolidate import is_stale
 from analyzer.db import schema_version
 
 
@@ -30,6 +31,8 @@ class CaseStatus:
     by_kind: list[tuple[str, int, Decimal]]
     by_channel: list[tuple[str, int, Decimal]]
     source_rows: list[tuple]
+    alias_links: list[tuple[str, str, int, str]]  # (nickname, account, movements, used | ambiguous)
+    stale: bool  # sightings arrived that the movements do not reflect yet
 
 
 def case_status(con: duckdb.DuckDBPyConnection) -> CaseStatus:
@@ -60,7 +63,15 @@ def case_status(con: duckdb.DuckDBPyConnection) -> CaseStatus:
             """SELECT source_id, name, format, owner, rows_loaded, rows_duplicate, rows_rejected, first_ts, last_ts, sha256
                FROM sources ORDER BY source_id"""
         ).fetchall(),
+        alias_links=alias_links(con),
+        stale=is_stale(con),
     )
+
+
+def alias_links(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, int, str]]:
+    """Nicknames learned to be accounts from movements two exports carry under one id:
+    (nickname, account, movements that showed the pair, used | ambiguous)."""
+    return con.execute("SELECT alias, account, movements, status FROM alias_links ORDER BY status DESC, alias, account").fetchall()
 
 
 def list_rejects(con: duckdb.DuckDBPyConnection, source_id: int | None = None, limit: int = 50) -> list[tuple]:

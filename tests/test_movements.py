@@ -229,3 +229,54 @@ def test_movement_ids_hold_when_more_sightings_and_the_roster_arrive(exports, tm
                  WHERE s.txn_id IN (SELECT unnest(?))""", [list(before)])}
     assert after == before
     assert query(case, "SELECT count(*) FROM transactions WHERE id IN (SELECT unnest(?))", [list(before.values())]) == [(2,)]
+
+
+def test_killed_before_the_movements_are_derived_the_next_command_derives_them(exports, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    case = tmp_path / "case"
+    _load(case, ["bill_csv"], exports)
+    env = {**os.environ, "RPA_PAUSE_AT": "ingest.before_consolidate:60"}
+    proc = subprocess.Popen([sys.executable, "-m", "analyzer", "ingest", str(exports["tenpay"]), "--case", str(case)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert "paused at ingest.before_consolidate" in proc.stderr.readline()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    # the Tenpay files are in, whole, as sightings; the movements are still the bill's
+    assert query(case, "SELECT count(*) FROM sources") == [(3,)]
+    assert query(case, "SELECT value FROM meta WHERE key = 'consolidated'") == [("no",)]
+    status = rpa("status", "--case", case)
+    assert "do not yet reflect" in status.stderr
+    assert rpa("scan", "--case", case).exit_code == 0
+    assert _movements(case) == EXPECTED
+    assert query(case, "SELECT value FROM meta WHERE key = 'consolidated'") == [("yes",)]
+
+
+def test_a_case_of_schema_4_becomes_sightings_and_keeps_its_movements(exports, tmp_path):
+    import duckdb
+
+    from analyzer.db import MIGRATIONS
+
+    case = tmp_path / "old"
+    case.mkdir()
+    con = duckdb.connect(str(case / "rpa.duckdb"))
+    for i, sql in enumerate(MIGRATIONS[:4], start=1):
+        con.execute(sql)
+        con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(i)])
+    con.execute("""INSERT INTO sources VALUES (1, '/x/a.csv', 'a.csv', 'ab', 10, 'canonical_csv', 'utf-8', NULL, NULL, NULL,
+                   NULL, 3, 1, 1, 1, '2026-02-10 20:00:00', '2026-02-10 20:00:00', now(), '0')""")
+    con.execute("""INSERT INTO transactions VALUES (7, 'OLD1', NULL, NULL, '2026-02-01 09:00:00', 'wx_a', 'wx_b', NULL, NULL,
+                   88.00, 'red_packet', 'success', 'wechat', NULL, NULL, NULL, NULL, NULL, true, false, 1, 2, '{}', NULL, NULL)""")
+    con.execute("INSERT INTO duplicates VALUES (1, 3, 7, 'same row', '{}')")
+    con.execute("INSERT INTO rejects VALUES (1, 4, 'x', 'no amount')")
+    con.close()
+    assert rpa("status", "--case", case).exit_code == 0  # migrates
+    assert query(case, "SELECT sighting_id, source_id, line, direction, amount FROM sightings") == [(7, 1, 2, "out", Decimal("88.00"))]
+    assert query(case, "SELECT source_id, line, transaction_id, matched_on FROM duplicates") == [(1, 3, 7, "same row")]
+    # a later ingest derives the movements again: the old one keeps its id
+    assert rpa("ingest", exports["bill_csv"], "--case", case).exit_code == 0
+    assert query(case, "SELECT id, txn_id FROM transactions WHERE txn_id = 'OLD1'") == [(7, "OLD1")]
+    assert query(case, "SELECT count(*) FROM transactions") == [(1 + 6,)]
