@@ -347,15 +347,19 @@ def _packets(con) -> None:
             WHERE is_total AND txn_id IS NOT NULL AND packet_id IS NOT NULL AND txn_id <> packet_id
         ),
         canon AS (SELECT other, min(pk) AS pk FROM same GROUP BY other),
-        known AS (SELECT DISTINCT coalesce(c.pk, s.packet_id) AS pk FROM c_s s LEFT JOIN canon c ON c.other = s.packet_id
-                  WHERE s.packet_id IS NOT NULL)
-        SELECT n.node, min(coalesce(c.pk, s.packet_id, k.pk)) AS pk
-        FROM c_node n JOIN c_s s USING (sid)
-        LEFT JOIN canon c ON c.other = s.packet_id
+        named AS (
+            SELECT s.sid, coalesce(c.pk, s.packet_id) AS pk FROM c_s s LEFT JOIN canon c ON c.other = s.packet_id
+            WHERE s.packet_id IS NOT NULL
+        ),
+        known AS (SELECT DISTINCT pk FROM named),
         -- a grabber's bill shows a share as a plain red packet whose shared id is the packet's
-        LEFT JOIN known k ON s.packet_id IS NULL AND s.kind IN ('red_packet', 'group_red_packet') AND k.pk = s.match_id
+        grabbed AS (
+            SELECT s.sid, s.match_id AS pk FROM c_s s SEMI JOIN known k ON k.pk = s.match_id
+            WHERE s.packet_id IS NULL AND s.kind IN ('red_packet', 'group_red_packet')
+        )
+        SELECT n.node, min(a.pk) AS pk
+        FROM (SELECT * FROM named UNION ALL SELECT * FROM grabbed) a JOIN c_node n USING (sid)
         GROUP BY n.node
-        HAVING min(coalesce(c.pk, s.packet_id, k.pk)) IS NOT NULL
         """
     )
     # Total nodes of packets with shares: the part of the total no share accounts for.

@@ -143,6 +143,19 @@ def ingest_paths(
     results = []
     if is_stale(con):  # an earlier ingest stopped between loading files and deriving movements
         derive_movements(con)
+    # Small Tenpay files (a production is thousands, one per account) load many at a
+    # time; every other file alone. Each file is still whole or not at all.
+    batch: list[tuple[Path, str]] = []
+
+    def flush(done: int) -> None:
+        if batch:
+            def progress(what: str) -> None:
+                if on_file:
+                    on_file(done, len(files), f"{len(batch)} Tenpay files · {what}")
+
+            results.extend(_ingest_tenpay_batch(con, batch, owner=owner, actor=actor, progress=progress))
+            batch.clear()
+
     for i, (path, explicit) in enumerate(files):
         name = display_name(path)
 
@@ -150,8 +163,14 @@ def ingest_paths(
             if on_file:
                 on_file(i, len(files), f"{Path(name).name} · {what}")
 
+        if format in (None, "tenpay") and _batchable(path, format):
+            batch.append((path, name))
+            if len(batch) >= BATCH_FILES:
+                flush(i)
+            continue
         stage("reading")
         results.append(ingest_file(con, path, format=format, owner=owner, explicit=explicit, on_stage=stage, actor=actor))
+    flush(len(files))
     if any(r.status == "loaded" for r in results):
         if on_file:
             on_file(len(files), len(files), "matching the movements")
@@ -166,6 +185,120 @@ def ingest_paths(
             if r.status == "loaded" and r.source_id in counts:
                 r.loaded, r.duplicate = counts[r.source_id]
     return results
+
+
+# Files loaded in one transaction when small Tenpay files come many at a time: enough
+# to spread a transaction's fixed cost, few enough that a stopped ingest loses little.
+BATCH_FILES = 500
+
+
+def _batchable(path: Path, format: str | None) -> bool:
+    """A Tenpay trades file small enough to be staged with others."""
+    from analyzer.formats import tenpay
+
+    try:
+        if not tenpay.is_trades_file(path) or os.stat(path).st_size > tenpay.SMALL_FILE_BYTES:
+            return False
+        with open(path, "rb") as f:
+            head = f.read(HEAD_BYTES)
+    except OSError:
+        return False
+    if format == "tenpay":
+        return True
+    return detect(path, head) == "tenpay"
+
+
+def _ingest_tenpay_batch(
+    con, items: list[tuple[Path, str]], *, owner: str | None, actor: str | None, progress: Callable[[str], None] = lambda _: None
+) -> list[FileResult]:
+    """Load small Tenpay files together: staged by one set of statements
+    (tenpay.stage_many) before the transaction, then inserted, checked, registered and
+    logged in one transaction for all of them. A file that cannot be read is reported
+    and does not stop the others; a file already in the case adds nothing."""
+    from analyzer.audit import append_many
+    from analyzer.db import transaction
+    from analyzer.formats import tenpay
+
+    span = tenpay.FILE_SPAN
+    memory_before = _cap_memory(con) if tenpay.CAP_MEMORY else None
+    try:
+        progress("reading")
+        staged = tenpay.stage_many(con, [p for p, _ in items], owner=owner)
+        progress("loading")
+        shas = [f.sha256 for f in staged if f.sha256]
+        known = dict(con.execute("SELECT sha256, source_id FROM sources WHERE sha256 IN (SELECT unnest(?))", [shas]).fetchall()) if shas else {}
+        results: list[FileResult] = []
+        good: list[tuple[tenpay.StagedFile, FileResult]] = []
+        first_of: dict[str, str] = {}
+        for f, (path, name) in zip(staged, items):
+            if f.error is not None:
+                results.append(FileResult(path, name, "error", format="tenpay", message=f.error))
+            elif f.sha256 in known:
+                results.append(FileResult(path, name, "already", source_id=known[f.sha256],
+                                          message=f"{name}: already ingested as source {known[f.sha256]}; nothing added"))
+            elif f.sha256 in first_of:
+                results.append(FileResult(path, name, "already", message=f"{name}: the same file as {first_of[f.sha256]}; nothing added"))
+            else:
+                first_of[f.sha256] = name
+                result = FileResult(path, name, "loaded", format=f.parsed.format, owner=f.parsed.owner, rows_read=f.parsed.rows_read)
+                results.append(result)
+                good.append((f, result))
+        if not good:
+            return results
+        lines = dict(con.execute(f"SELECT line // {span}, max(line % {span}) FROM {tenpay.STAGE} GROUP BY ALL").fetchall())
+        with transaction(con):
+            first = con.execute("SELECT coalesce(max(source_id), 0) + 1 FROM sources").fetchall()[0][0]
+            last = first + len(good) - 1
+            base = _next_sighting_base(con)
+            table, offset = [], 0
+            for k, (f, result) in enumerate(good):
+                table.append((f.file_no, k, offset))
+                result.source_id = first + k
+                offset += lines.get(f.file_no, 0)
+            con.execute("CREATE OR REPLACE TEMP TABLE batch_files (file_no BIGINT, k BIGINT, file_offset BIGINT)")
+            con.executemany("INSERT INTO batch_files VALUES (?, ?, ?)", table)
+            con.execute(
+                f"""CREATE OR REPLACE TEMP VIEW batch_rows AS
+                    SELECT r.* REPLACE (r.line % {span} AS line), b.k AS file_no, b.file_offset
+                    FROM {tenpay.ROWS} r JOIN batch_files b ON b.file_no = r.line // {span}"""
+            )
+            _insert_rows(con, "batch_rows", first, base, many=True)
+            con.execute(
+                f"""INSERT INTO rejects SELECT $first + b.k, r.line % {span}, r.raw, r.reason
+                    FROM {tenpay.REJECTS} r JOIN batch_files b ON b.file_no = r.line // {span}""",
+                {"first": first},
+            )
+            _reject_invalid(con, first, last)
+            _register_accounts(con, first, last)
+            mark_stale(con)
+            con.execute("INSERT OR REPLACE INTO meta VALUES ('last_sighting_id', ?)", [str(base + offset)])
+            stats = {r[0]: r[1:] for r in con.execute(
+                "SELECT source_id, count(*), min(ts), max(ts) FROM sightings WHERE source_id BETWEEN ? AND ? GROUP BY ALL", [first, last]
+            ).fetchall()}
+            rejected = dict(con.execute(
+                "SELECT source_id, count(DISTINCT line) FROM rejects WHERE source_id BETWEEN ? AND ? GROUP BY ALL", [first, last]
+            ).fetchall())
+            now = datetime.now().replace(microsecond=0)
+            rows, entries = [], []
+            for f, result in good:
+                result.loaded, result.first_ts, result.last_ts = stats.get(result.source_id, (0, None, None))
+                result.rejected = rejected.get(result.source_id, 0)
+                path = display_name(f.path.resolve())
+                p = f.parsed
+                rows.append((result.source_id, path, result.name.split("/")[-1], f.sha256, f.size, p.format, p.encoding, p.owner,
+                             p.owner_name, None, None, p.rows_read, result.loaded, 0, result.rejected, result.first_ts,
+                             result.last_ts, now, __version__))
+                entries.append(_audit_details(result, path, f.sha256, f.size))
+            con.executemany("INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            append_many(con, "ingest", entries, actor)
+            pause_point("ingest.before_commit")
+        return results
+    finally:
+        con.execute("DROP VIEW IF EXISTS batch_rows")
+        con.execute("DROP TABLE IF EXISTS batch_files")
+        tenpay.drop_staged(con)
+        if memory_before is not None:
+            con.execute(f"SET memory_limit = '{memory_before}'")
 
 
 def derive_movements(con) -> None:
@@ -221,6 +354,13 @@ def ingest_file(
     except OSError as exc:
         return FileResult(path, name, "error", message=f"{name}: cannot read ({exc.strerror})")
 
+    # Detected first: a file of no known layout is not read further.
+    fmt = format or detect(path, head)
+    if fmt is None:
+        if explicit:
+            return FileResult(path, name, "unknown", message=f"{name}: no known layout (tried {LAYOUTS_TRIED})")
+        return FileResult(path, name, "unknown", message=f"{name}: skipped, no known layout")
+
     # A file already ingested (same SHA-256) adds nothing. Only a stored source of the
     # same size can be the same file: then hash first and check; otherwise the hash is
     # computed while the file loads.
@@ -236,11 +376,6 @@ def ingest_file(
     else:
         digest = _Digest(path).result
 
-    fmt = format or detect(path, head)
-    if fmt is None:
-        if explicit:
-            return FileResult(path, name, "unknown", message=f"{name}: no known layout (tried {LAYOUTS_TRIED})")
-        return FileResult(path, name, "unknown", message=f"{name}: skipped, no known layout")
     module = format_module(fmt)
 
     memory_before = _cap_memory(con) if getattr(module, "CAP_MEMORY", False) else None
@@ -312,22 +447,22 @@ def _bytes(setting: str) -> int | None:
         return None
 
 
+def _audit_details(result: FileResult, path: str, sha: str, size: int) -> dict:
+    """What the audit log records of a loaded file."""
+    return {
+        "source_id": result.source_id, "path": path, "name": result.name.split("/")[-1], "sha256": sha, "size": size,
+        "format": result.format, "owner": result.owner, "rows_read": result.rows_read, "loaded": result.loaded,
+        "duplicates": result.duplicate, "rejected": result.rejected, "first_ts": result.first_ts,
+        "last_ts": result.last_ts, "rpa_version": __version__,
+    }
+
+
 def _audit_ingest(con, result: FileResult, sha: str, size: int, actor: str | None) -> None:
     """The audit log entry of a loaded file, in the file's own transaction."""
     from analyzer.audit import append
 
     path = con.execute("SELECT path FROM sources WHERE source_id = ?", [result.source_id]).fetchall()[0][0]
-    append(
-        con,
-        "ingest",
-        {
-            "source_id": result.source_id, "path": path, "name": result.name.split("/")[-1], "sha256": sha, "size": size,
-            "format": result.format, "owner": result.owner, "rows_read": result.rows_read, "loaded": result.loaded,
-            "duplicates": result.duplicate, "rejected": result.rejected, "first_ts": result.first_ts,
-            "last_ts": result.last_ts, "rpa_version": __version__,
-        },
-        actor,
-    )
+    append(con, "ingest", _audit_details(result, path, sha, size), actor)
 
 
 def _load(con, path, name, head, fmt, module, owner, digest, staged, stage: Callable[[str], None]) -> tuple[FileResult, str, int]:
@@ -444,7 +579,7 @@ def _insert_parsed(con, rows, source_id: int, base_id: int) -> None:
     _insert_rows(con, "stage", source_id, base_id)
 
 
-def _insert_rows(con, relation: str, source_id: int, base_id: int) -> None:
+def _insert_rows(con, relation: str, source_id: int, base_id: int, *, many: bool = False) -> None:
     """Movement rows (MOVEMENT_COLUMNS, text, NULL for empty) of a DuckDB relation →
     sightings, casting time and amount set-wise. Rows whose time or amount does not
     cast go to `rejects` with the reason instead. The relation is read twice (rejects,
@@ -462,7 +597,11 @@ def _insert_rows(con, relation: str, source_id: int, base_id: int) -> None:
             FROM {relation}
         )
     """
-    con.execute(f"INSERT INTO rejects SELECT ?, line, raw, reason FROM ({typed}) WHERE reason IS NOT NULL", [source_id])
+    # Rows of many files (`many`: the relation has file_no, and file_offset, the ids the
+    # files before it in the batch take) go to sources source_id + file_no.
+    source = "$source + file_no" if many else "$source"
+    sighting = "$base + file_offset + line" if many else "$base + line"
+    con.execute(f"INSERT INTO rejects SELECT {source}, line, raw, reason FROM ({typed}) WHERE reason IS NOT NULL", {"source": source_id})
     # Row order comes from the line numbers, not from storage order, so DuckDB may
     # insert in parallel without keeping it.
     con.execute("SET preserve_insertion_order = false")
@@ -470,7 +609,7 @@ def _insert_rows(con, relation: str, source_id: int, base_id: int) -> None:
         con.execute(
             f"""
             INSERT INTO sightings
-            SELECT $base + line, $source, line, txn_id, match_id, packet_id, ts_cast, payer, payee, payer_name, payee_name,
+            SELECT {sighting}, {source}, line, txn_id, match_id, packet_id, ts_cast, payer, payee, payer_name, payee_name,
                    amount_cast, coalesce(direction, 'both'), coalesce(kind, 'other'), coalesce(status, 'other'),
                    coalesce(channel, 'other'), memo, raw_type, raw_status, refund_ref, raw
             FROM ({typed}) WHERE reason IS NULL
@@ -490,7 +629,7 @@ def _sql_list(values: Iterable[str]) -> str:
     return "(" + ", ".join(literal(v) for v in values) + ")"
 
 
-def _reject_invalid(con, source_id: int) -> None:
+def _reject_invalid(con, source_id: int, last_source: int | None = None) -> None:
     """Move this file's sightings that break the movement rules from `sightings` to
     `rejects`, with the reason. Checked after the bulk insert so that the common case,
     nothing wrong, costs one filtered scan."""
@@ -511,15 +650,15 @@ def _reject_invalid(con, source_id: int) -> None:
         SELECT source_id, line,
                coalesce(raw, to_json(struct_pack(txn_id, ts, payer, payee, amount, kind, status, channel))::VARCHAR),
                {reason}
-        FROM sightings WHERE source_id = ? AND ({reason}) IS NOT NULL
+        FROM sightings WHERE source_id BETWEEN ? AND ? AND ({reason}) IS NOT NULL
         """,
-        [source_id],
+        [source_id, last_source or source_id],
     ).fetchall()[0][0]
     if bad:
-        con.execute(f"DELETE FROM sightings WHERE source_id = ? AND ({reason}) IS NOT NULL", [source_id])
+        con.execute(f"DELETE FROM sightings WHERE source_id BETWEEN ? AND ? AND ({reason}) IS NOT NULL", [source_id, last_source or source_id])
 
 
-def _register_accounts(con, source_id: int) -> None:
+def _register_accounts(con, source_id: int, last_source: int | None = None) -> None:
     """Add the accounts and names this file shows to `accounts`, resolved to persons
     through the roster's aliases. Only new strings are normalised (in Python: NFKC
     is not a DuckDB function), so the work is per distinct account, not per row."""
@@ -529,14 +668,14 @@ def _register_accounts(con, source_id: int) -> None:
             """
             SELECT a FROM (
                 -- a UNION per column, not unnest of a list per row: 7x faster at 1M rows
-                SELECT payer AS a FROM sightings WHERE source_id = $s
-                UNION SELECT payee FROM sightings WHERE source_id = $s
-                UNION SELECT payer_name FROM sightings WHERE source_id = $s
-                UNION SELECT payee_name FROM sightings WHERE source_id = $s
+                SELECT payer AS a FROM sightings WHERE source_id BETWEEN $s AND $t
+                UNION SELECT payee FROM sightings WHERE source_id BETWEEN $s AND $t
+                UNION SELECT payer_name FROM sightings WHERE source_id BETWEEN $s AND $t
+                UNION SELECT payee_name FROM sightings WHERE source_id BETWEEN $s AND $t
             ) WHERE a IS NOT NULL AND a NOT IN (SELECT account FROM accounts)
             ORDER BY a
             """,
-            {"s": source_id},
+            {"s": source_id, "t": last_source or source_id},
         ).fetchall()
     ]
     if not new:
