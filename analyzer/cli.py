@@ -6,6 +6,8 @@ User mistakes (RpaError) become one line on stderr and an exit code, never a tra
 
 from __future__ import annotations
 
+from collections import Counter
+
 import functools
 import sys
 from datetime import datetime
@@ -14,7 +16,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from analyzer import __version__
@@ -149,7 +151,7 @@ def ingest(
         show = sys.stderr.isatty()
         with Progress(
             SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} files"),
-            TimeElapsedColumn(), console=err, transient=True, disable=not show,
+            TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True, disable=not show,
         ) as progress:
             task = progress.add_task("reading", total=None)
 
@@ -158,20 +160,43 @@ def ingest(
 
             results = ingest_paths(con, paths, format=format, owner=owner, on_file=on_file, actor=by)
 
-    table = Table(title="ingest", show_lines=False)
-    for col in ("file", "format", "owner", "loaded", "duplicates", "rejected", "from", "to"):
-        table.add_column(col, justify="right" if col in ("loaded", "duplicates", "rejected") else "left")
-    notes = []
-    for r in results:
-        if r.status == "loaded":
-            table.add_row(
-                r.name.split("/")[-1], r.format, r.owner or "", str(r.loaded), str(r.duplicate), str(r.rejected),
-                f"{r.first_ts:%Y-%m-%d}" if r.first_ts else "", f"{r.last_ts:%Y-%m-%d}" if r.last_ts else "",
-            )
-        else:
-            notes.append(r)
-    if table.row_count:
+    loaded_files = [r for r in results if r.status == "loaded"]
+    notes = [r for r in results if r.status != "loaded"]
+    day = lambda t: f"{t:%Y-%m-%d}" if t else ""  # noqa: E731
+    if len(loaded_files) <= MANY_FILES:
+        table = Table(title="ingest", show_lines=False)
+        for col in ("file", "format", "owner", "loaded", "duplicates", "rejected", "from", "to"):
+            table.add_column(col, justify="right" if col in ("loaded", "duplicates", "rejected") else "left")
+        for r in loaded_files:
+            table.add_row(r.name.split("/")[-1], r.format, r.owner or "", str(r.loaded), str(r.duplicate), str(r.rejected),
+                          day(r.first_ts), day(r.last_ts))
+        if table.row_count:
+            out.print(table)
+    else:
+        # A production of thousands of files: one line per layout; the files with rejects
+        # by name; every file stays listed in the case (`rpa status`).
+        table = Table(title=f"ingest: {len(loaded_files):,} files", show_lines=False)
+        for col in ("format", "files", "owners", "rows", "loaded", "duplicates", "rejected", "from", "to"):
+            table.add_column(col, justify="left" if col in ("format", "from", "to") else "right")
+        for fmt in sorted({r.format for r in loaded_files}):
+            group = [r for r in loaded_files if r.format == fmt]
+            firsts = [r.first_ts for r in group if r.first_ts]
+            lasts = [r.last_ts for r in group if r.last_ts]
+            table.add_row(fmt, f"{len(group):,}", f"{len({r.owner for r in group}):,}", f"{sum(r.rows_read for r in group):,}",
+                          f"{sum(r.loaded for r in group):,}", f"{sum(r.duplicate for r in group):,}",
+                          f"{sum(r.rejected for r in group):,}", day(min(firsts, default=None)), day(max(lasts, default=None)))
         out.print(table)
+        with_rejects = [r for r in loaded_files if r.rejected]
+        for r in with_rejects[:MANY_FILES]:
+            out.print(f"{r.name}: {r.rejected} rows rejected (source {r.source_id})", markup=False)
+        if len(with_rejects) > MANY_FILES:
+            out.print(f"… and {len(with_rejects) - MANY_FILES} more files with rejected rows (`rpa status`, `rpa rejects`)")
+    skipped = [r for r in notes if r.status == "unknown" and "skipped" in r.message]
+    if len(skipped) > MANY_FILES:
+        names = Counter(r.name.split("/")[-1] for r in skipped)
+        common = ", ".join(f"{n} ×{c}" for n, c in names.most_common(3))
+        out.print(f"{len(skipped):,} files skipped, no known layout ({common} …)", markup=False)
+        notes = [r for r in notes if r not in skipped]
     for r in notes:
         (out if r.status in ("already",) or (r.status == "unknown" and "skipped" in r.message) else err).print(
             r.message, markup=False
@@ -187,6 +212,10 @@ def ingest(
         raise typer.Exit(2)
     if rejected:
         raise typer.Exit(1)
+
+
+# Above this many files, `rpa ingest` sums them up by layout instead of a line each.
+MANY_FILES = 20
 
 
 @app.command()

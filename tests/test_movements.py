@@ -280,3 +280,69 @@ def test_a_case_of_schema_4_becomes_sightings_and_keeps_its_movements(exports, t
     assert rpa("ingest", exports["bill_csv"], "--case", case).exit_code == 0
     assert query(case, "SELECT id, txn_id FROM transactions WHERE txn_id = 'OLD1'") == [(7, "OLD1")]
     assert query(case, "SELECT count(*) FROM transactions") == [(1 + 6,)]
+
+
+def _production(root: Path) -> list[Path]:
+    """A production of five accounts: group packets, a GBK file, a file with a bad row,
+    a file that cannot be read, and one file twice (the same bytes in two folders)."""
+    a = dict(uid="wxid_a", name="甲")
+    b = dict(uid="wxid_b", name="乙")
+    rows_a = [*tp.group_red_packet(total_fen=1000, shares=[("wxid_b", "乙", 600), ("wxid_c", "丙", 400)], ts=TS, **a),
+              tp.transfer_out(peer="wxid_b", peer_name="乙", fen=8800, ts="2026-02-10 21:00:00", **a),
+              "wxid_a\t1\t\t甲\t出\t余额支付\t转账\t2026-02-10 22:00:00\t12.5\t0"]
+    rows_b = [tp.red_packet_in(payer="wxid_a", payer_name="甲", fen=600, ts="2026-02-10 20:00:01", **b),
+              tp.transfer_in(payer="wxid_a", payer_name="甲", fen=8800, ts="2026-02-10 21:00:00",
+                             txn=rows_a[2]["交易单号"], **b)]
+    paths = tp.write_production(root, {"wxid_a": rows_a, "wxid_b": rows_b})
+    gbk = tp.write_production(root / "gbk", {"wxid_c": [tp.red_packet_in(payer="wxid_a", payer_name="甲", fen=400,
+                                                                          ts="2026-02-10 20:00:02", uid="wxid_c", name="丙")]},
+                              encoding="gbk")
+    broken = root / "x" / "wxid_d" / "TenpayTrades.txt"
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes("\t".join(tp.HEADER_27).encode() + b"\nwxid_d\x00\t1\n")
+    twice = root / "y" / "wxid_b" / "TenpayTrades.txt"
+    twice.parent.mkdir(parents=True)
+    twice.write_bytes(paths[1].read_bytes())
+    return [*paths, *gbk, broken, twice]
+
+
+def test_a_production_loads_many_files_at_a_time_as_each_would_alone(tmp_path):
+    from analyzer import db
+    from analyzer.ingest import ingest_paths
+
+    files = _production(tmp_path / "prod")
+    together = tmp_path / "together"
+    alone = tmp_path / "alone"
+    for case in (together, alone):
+        assert rpa("init", case).exit_code == 0
+    result = rpa("ingest", tmp_path / "prod", "--case", together)
+    assert result.exit_code == 2  # the file that cannot be read
+    assert "wxid_d/TenpayTrades.txt: binary data (NUL bytes), not a TenpayTrades table" in result.output
+    assert "the same file as" in result.output
+    for path in files[:-2]:
+        assert rpa("ingest", path, "--case", alone).exit_code in (0, 1)
+    # one file at a time through the single-file path (stage, not stage_many)
+    con = db.connect(alone / "rpa.duckdb")
+    assert all(r.status == "already" for r in ingest_paths(con, [files[0]]))
+    con.close()
+
+    def content(case):
+        return (
+            # (rows_loaded and rows_duplicate say which file showed a movement first: order)
+            query(case, "SELECT format, owner, owner_name, encoding, rows_read, rows_rejected, "
+                        "first_ts, last_ts, sha256 FROM sources ORDER BY sha256"),
+            query(case, "SELECT sum(rows_loaded), sum(rows_duplicate) FROM sources"),
+            query(case, "SELECT s.sha256, r.line, r.reason FROM rejects r JOIN sources s USING (source_id) ORDER BY ALL"),
+            query(case, "SELECT src.sha256, s.line, s.txn_id, s.ts, s.payer, s.payee, s.amount, s.direction, s.kind, s.packet_id, "
+                        "s.raw FROM sightings s JOIN sources src USING (source_id) ORDER BY ALL"),
+            query(case, "SELECT kind, amount, payer, payee, seen_by_payer, seen_by_payee FROM transactions ORDER BY ALL"),
+        )
+
+    got, want = content(together), content(alone)
+    assert got == want
+    assert [r[:2] for r in got[0]].count(("tenpay_27", "wxid_c")) == 1 and any(r[3] == "gbk" for r in got[0])
+    assert [r[2] for r in got[2]] == ["amount is not an integer number of fen: '12.5'"]
+    # the group packet: two shares, 乙's seen from both sides
+    assert ("group_red_packet", Decimal("6.00"), "wxid_a", "wxid_b", True, True) in got[4]
+    assert query(together, "SELECT count(*) FROM audit_log WHERE action = 'ingest'") == [(3,)]
+    assert rpa("verify", "--case", together).exit_code == 0
