@@ -59,28 +59,101 @@ _STATUS_RANK = """CASE status WHEN 'refunded' THEN 0 WHEN 'returned' THEN 1 WHEN
                   WHEN 'closed' THEN 3 WHEN 'failed' THEN 4 ELSE 9 END"""
 
 _TEMP = ("c_s", "c_same", "c_pairs", "c_lab", "c_new", "c_node", "c_nodes", "c_cand", "c_merge", "c_keys",
-         "c_person", "c_pk", "c_mv", "c_multi", "c_primary", "c_total", "c_refund")
+         "c_person", "c_pk", "c_mv", "c_multi", "c_primary", "c_total", "c_refund", "c_links", "c_old", "c_scope")
 
 
-def consolidate(con: duckdb.DuckDBPyConnection) -> None:
+# New files whose neighbourhood is more than this share of the case are derived with
+# the whole case (the neighbourhood search would cost as much).
+SCOPE_SHARE = 0.4
+
+
+class _Widen(Exception):
+    """The new sightings reach beyond their neighbourhood (new alias links): derive all."""
+
+
+def consolidate(con: duckdb.DuckDBPyConnection, new_sources: list[int] | None = None) -> None:
     """Derive `transactions`, `sighting_movements`, `alias_links`, `match_notes` and
     the derived counts of `sources` from the sightings and the roster. Runs inside the
-    caller's transaction; touches nothing else."""
+    caller's transaction; touches nothing else.
+
+    With `new_sources` (the files just loaded), only their neighbourhood is derived
+    again: their sightings, every sighting that shares an id with them or the same
+    amount close in time, and the movements those belong to, grown until nothing
+    outside can pair with anything inside. Nothing outside can then change, so the
+    result is the one the whole case would give; when the new files teach a new alias
+    link (which may change parties anywhere), the whole case is derived."""
     try:
-        _sightings(con)
-        _same_rows(con)
-        _shared_ids(con)
-        _alias_links(con)
-        _keys(con)
-        _parties_amount_time(con)
-        _packets(con)
-        _write(con)
-        _refunds(con)
-        _source_counts(con)
-        con.execute("INSERT OR REPLACE INTO meta VALUES ('consolidated', 'yes')")
+        if new_sources is not None and _scope(con, new_sources):
+            try:
+                _derive(con, scoped=True)
+                return
+            except _Widen:
+                for table in _TEMP:
+                    con.execute(f"DROP TABLE IF EXISTS {table}")
+        con.execute("DROP TABLE IF EXISTS c_scope")
+        _derive(con, scoped=False)
     finally:
         for table in _TEMP:
             con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def _derive(con, *, scoped: bool) -> None:
+    _sightings(con, scoped)
+    _same_rows(con)
+    _shared_ids(con)
+    _alias_links(con, scoped)
+    _keys(con)
+    _parties_amount_time(con)
+    _packets(con)
+    _write(con, scoped)
+    _refunds(con, scoped)
+    _source_counts(con, scoped)
+    con.execute("INSERT OR REPLACE INTO meta VALUES ('consolidated', 'yes')")
+
+
+def _scope(con, new_sources: list[int]) -> bool:
+    """c_scope(sid): the new files' sightings and their neighbourhood (see
+    consolidate). False when it is most of the case: derive everything."""
+    total = con.execute("SELECT count(*) FROM sightings").fetchall()[0][0]
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE c_scope AS SELECT sighting_id AS sid FROM sightings WHERE source_id IN (SELECT unnest(?))",
+        [new_sources],
+    )
+    size = con.execute("SELECT count(*) FROM c_scope").fetchall()[0][0]
+    for _ in range(20):
+        if size > SCOPE_SHARE * total:
+            return False
+        con.execute(
+            f"""
+            INSERT INTO c_scope
+            WITH inside AS (SELECT s.* FROM sightings s SEMI JOIN c_scope c ON c.sid = s.sighting_id),
+            ids AS (SELECT DISTINCT unnest([txn_id, match_id, packet_id, refund_ref]) AS id FROM inside),
+            near AS (SELECT DISTINCT amount, unnest([b - 1, b, b + 1]) AS bucket
+                     FROM (SELECT amount, CAST(floor(epoch(ts) / {MATCH_SECONDS}) AS BIGINT) AS b FROM inside)),
+            span AS (SELECT min(ts) AS lo, max(ts) + INTERVAL {REFUND_DAYS} DAY AS hi FROM inside),
+            reached AS (
+                SELECT sighting_id FROM sightings WHERE txn_id IN (SELECT id FROM ids) OR match_id IN (SELECT id FROM ids)
+                    OR packet_id IN (SELECT id FROM ids) OR refund_ref IN (SELECT id FROM ids)
+                UNION
+                SELECT s.sighting_id FROM sightings s SEMI JOIN near n
+                    ON n.amount = s.amount AND n.bucket = CAST(floor(epoch(s.ts) / {MATCH_SECONDS}) AS BIGINT)
+                UNION
+                -- refunds that may give back a movement inside (the nearest earlier one)
+                SELECT sighting_id FROM sightings, span WHERE kind = 'refund' AND ts BETWEEN span.lo AND span.hi
+            ),
+            movements AS (
+                SELECT DISTINCT l.movement_id FROM sighting_movements l SEMI JOIN reached r ON r.sighting_id = l.sighting_id
+            )
+            SELECT sighting_id FROM reached
+            UNION SELECT l.sighting_id FROM sighting_movements l SEMI JOIN movements m ON m.movement_id = l.movement_id
+            EXCEPT SELECT sid FROM c_scope
+            """
+        )
+        grown = con.execute("SELECT count(*) FROM c_scope").fetchall()[0][0]
+        if grown == size:
+            return True
+        size = grown
+    return False
 
 
 def mark_stale(con: duckdb.DuckDBPyConnection) -> None:
@@ -96,7 +169,7 @@ def is_stale(con: duckdb.DuckDBPyConnection) -> bool:
     return bool(row) and row[0][0] == "no"
 
 
-def _sightings(con) -> None:
+def _sightings(con, scoped: bool = False) -> None:
     # ckey: a content key (the file's SHA-256 and the line), the tie-break of every choice.
     con.execute(
         """
@@ -106,7 +179,7 @@ def _sightings(con) -> None:
                s.payer, s.payee, s.payer_name, s.payee_name, s.refund_ref, s.memo, s.raw_type, s.raw_status,
                s.kind = 'group_red_packet' AND s.payee IS NULL AND s.direction IN ('out', 'both') AS is_total
         FROM sightings s JOIN sources src USING (source_id)
-        """
+        """ + ("WHERE s.sighting_id IN (SELECT sid FROM c_scope)" if scoped else "")
     )
 
 
@@ -187,13 +260,14 @@ def _components(con, edges: str) -> None:
             break
 
 
-def _alias_links(con) -> None:
+def _alias_links(con, scoped: bool = False) -> None:
     """Step 3: nicknames (a WeChat bill's parties) learned to be accounts (a Tenpay
-    production's) from the shared-id groups that hold both."""
-    con.execute("DELETE FROM alias_links")
+    production's) from the shared-id groups that hold both. Derived again in a
+    neighbourhood only while it teaches nothing new; else _Widen."""
+    con.execute("CREATE OR REPLACE TEMP TABLE c_links AS SELECT * FROM alias_links LIMIT 0")
     con.execute(
         """
-        INSERT INTO alias_links
+        INSERT INTO c_links
         WITH g AS (
             SELECT l.l AS comp, s.fmt, s.payer, s.payee FROM c_lab l JOIN c_s s ON s.sid = l.n
         ),
@@ -218,6 +292,15 @@ def _alias_links(con) -> None:
         ORDER BY alias, account
         """
     )
+    if scoped:
+        new = con.execute(
+            "SELECT count(*) FROM c_links l ANTI JOIN alias_links a ON a.alias = l.alias AND a.account = l.account"
+        ).fetchall()[0][0]
+        if new:
+            raise _Widen
+        return
+    con.execute("DELETE FROM alias_links")
+    con.execute("INSERT INTO alias_links SELECT * FROM c_links")
 
 
 def _keys(con) -> None:
@@ -377,7 +460,7 @@ def _packets(con) -> None:
     )
 
 
-def _write(con) -> None:
+def _write(con, scoped: bool = False) -> None:
     """Rebuild sighting_movements and transactions from the nodes."""
     # A total whose shares account for all of it is a sighting of the packet's first share.
     con.execute(
@@ -390,7 +473,12 @@ def _write(con) -> None:
     )
     # movement id: the smallest sighting id of the node's own sightings (not of a
     # packet's total row that joined it)
-    con.execute("DELETE FROM sighting_movements")
+    if scoped:
+        con.execute("""CREATE OR REPLACE TEMP TABLE c_old AS SELECT DISTINCT movement_id FROM sighting_movements
+                       WHERE sighting_id IN (SELECT sid FROM c_s)""")
+        con.execute("DELETE FROM sighting_movements WHERE sighting_id IN (SELECT sid FROM c_s)")
+    else:
+        con.execute("DELETE FROM sighting_movements")
     con.execute(
         """
         INSERT INTO sighting_movements
@@ -425,7 +513,10 @@ def _write(con) -> None:
         WHERE l.matched_on <> 'group packet total' AND l.movement_id IN (SELECT movement_id FROM c_multi)
         """
     )
-    con.execute("DELETE FROM transactions")
+    if scoped:
+        con.execute("DELETE FROM transactions WHERE id IN (SELECT movement_id FROM c_old)")
+    else:
+        con.execute("DELETE FROM transactions")
     tail = """
         LEFT JOIN c_pk p ON p.node = m.node
         LEFT JOIN c_total t ON t.node = m.node
@@ -482,7 +573,10 @@ def _write(con) -> None:
         {tail}
         """
     )
-    con.execute("DELETE FROM match_notes")
+    if scoped:
+        con.execute("DELETE FROM match_notes WHERE movement_id IN (SELECT movement_id FROM c_old)")
+    else:
+        con.execute("DELETE FROM match_notes")
     con.execute(
         """
         INSERT INTO match_notes
@@ -496,22 +590,25 @@ def _write(con) -> None:
     )
 
 
-def _refunds(con) -> None:
+def _refunds(con, scoped: bool = False) -> None:
     """Step 6: refund → original, by the id the refund names (any sighting's id of the
     original counts), else the nearest earlier movement going the other way."""
+    # In a neighbourhood: its refunds only (the originals they may name are in it too).
+    mine = "AND id IN (SELECT movement_id FROM sighting_movements WHERE sighting_id IN (SELECT sid FROM c_s))" if scoped else ""
     con.execute(
-        """
+        f"""
         CREATE OR REPLACE TEMP TABLE c_refund AS
         WITH ids AS (
             SELECT l.movement_id, unnest([s.txn_id, s.match_id, s.packet_id]) AS ref
             FROM sighting_movements l JOIN sightings s USING (sighting_id)
+            {"WHERE l.sighting_id IN (SELECT sid FROM c_s)" if scoped else ""}
         ),
         named AS (
             SELECT r.id AS rid, o.id, o.ts, o.payee, o.txn_id, o.amount, count(*) OVER (PARTITION BY r.id) AS candidates
             FROM transactions r
             JOIN (SELECT DISTINCT movement_id, ref FROM ids WHERE ref IS NOT NULL) i ON i.ref = r.refund_ref
             JOIN transactions o ON o.id = i.movement_id AND o.kind <> 'refund'
-            WHERE r.kind = 'refund'
+            WHERE r.kind = 'refund' {mine.replace('AND id', 'AND r.id')}
         )
         -- a group packet's refund gives back its unclaimed rest (the movement without a payee)
         SELECT rid, id, candidates, 'id' AS how FROM named
@@ -521,7 +618,7 @@ def _refunds(con) -> None:
     con.execute(
         f"""
         INSERT INTO c_refund
-        WITH r AS (SELECT * FROM transactions WHERE kind = 'refund' AND id NOT IN (SELECT rid FROM c_refund)),
+        WITH r AS (SELECT * FROM transactions WHERE kind = 'refund' AND id NOT IN (SELECT rid FROM c_refund) {mine}),
         cand AS (
             SELECT r.id AS rid, o.id, o.ts, o.txn_id, o.payee, o.amount, count(*) OVER (PARTITION BY r.id) AS candidates
             FROM r JOIN transactions o
@@ -545,16 +642,18 @@ def _refunds(con) -> None:
     )
 
 
-def _source_counts(con) -> None:
+def _source_counts(con, scoped: bool = False) -> None:
     """rows_loaded: the file's sightings that are a movement's first; rows_duplicate:
     the others (sightings of movements another file, or another line, showed)."""
     con.execute(
-        """
+        f"""
         UPDATE sources SET rows_loaded = c.first, rows_duplicate = c.other
         FROM (
             SELECT s.source_id, count(*) FILTER (WHERE l.matched_on = 'first') AS first,
                    count(*) FILTER (WHERE l.matched_on <> 'first') AS other
-            FROM sightings s JOIN sighting_movements l USING (sighting_id) GROUP BY s.source_id
+            FROM sightings s JOIN sighting_movements l USING (sighting_id)
+            {"WHERE s.source_id IN (SELECT DISTINCT source_id FROM c_s)" if scoped else ""}
+            GROUP BY s.source_id
         ) c
         WHERE sources.source_id = c.source_id
           AND (sources.rows_loaded <> c.first OR sources.rows_duplicate <> c.other)

@@ -174,7 +174,7 @@ def ingest_paths(
     if any(r.status == "loaded" for r in results):
         if on_file:
             on_file(len(files), len(files), "matching the movements")
-        derive_movements(con)
+        derive_movements(con, [r.source_id for r in results if r.status == "loaded"])
         counts = dict(
             ((r[0], (r[1], r[2])) for r in con.execute(
                 "SELECT source_id, rows_loaded, rows_duplicate FROM sources WHERE source_id >= ?",
@@ -301,14 +301,15 @@ def _ingest_tenpay_batch(
             con.execute(f"SET memory_limit = '{memory_before}'")
 
 
-def derive_movements(con) -> None:
+def derive_movements(con, new_sources: list[int] | None = None) -> None:
     """Bring the movements up to date with the sightings and the roster, in one
-    transaction (consolidate.py)."""
+    transaction (consolidate.py): around the files just loaded (`new_sources`), else
+    the whole case."""
     from analyzer.db import transaction
 
     with transaction(con):
         pause_point("ingest.before_consolidate")
-        consolidate(con)
+        consolidate(con, new_sources)
 
 
 class _Digest:
