@@ -497,7 +497,7 @@ def _load(con, path, name, head, fmt, module, owner, digest, staged, stage: Call
             raise FormatError(f"{name}: the file does not name its account holder; pass --owner NAME")
         _insert_parsed(con, parsed.rows, source_id, base_id)
         rows_read = parsed.rows_read or (len(parsed.rows) + len(parsed.rejects))
-        parse_rejects = [(r.line, r.raw, r.reason) for r in parsed.rejects]
+        parse_rejects = [(r.line, _visible(r.raw), _visible(r.reason)) for r in parsed.rejects]
         encoding = parsed.encoding
 
     stage("checking")
@@ -526,10 +526,10 @@ def _load(con, path, name, head, fmt, module, owner, digest, staged, stage: Call
             size,
             parsed.format,
             encoding,
-            parsed.owner,
-            parsed.owner_name,
-            parsed.period_start,
-            parsed.period_end,
+            _visible(parsed.owner),
+            _visible(parsed.owner_name),
+            _visible(parsed.period_start),
+            _visible(parsed.period_end),
             rows_read,
             loaded,
             0,  # rows_loaded and rows_duplicate are brought up to date by consolidate
@@ -555,6 +555,12 @@ def _load(con, path, name, head, fmt, module, owner, digest, staged, stage: Call
         source_id=source_id,
     )
     return result, sha, size
+
+
+def _visible(text: str | None) -> str | None:
+    """Text to store as it was read, but with NUL bytes (which a damaged file can hold
+    and a DuckDB text cannot) written as \\x00."""
+    return None if text is None else text.replace("\x00", "\\x00")
 
 
 def _next_sighting_base(con) -> int:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from analyzer.errors import FormatError
 from analyzer.formats.base import MOVEMENT_COLUMNS
-from tests.conftest import FIXTURES, FORMATS
+from tests.conftest import FIXTURES, FORMATS, ROOT
 from tests.helpers import query, rpa
 
 SAMPLES = {
@@ -123,3 +123,22 @@ def test_huge_field_and_html_in_names_load_as_text(tmp_path):
     assert query(tmp_path / "case", "SELECT payer, payee, length(memo) FROM transactions") == [
         ("<img src=x onerror=alert(1)>", "=cmd|' /C calc'!A0", 300_000)
     ]
+
+
+def test_a_nul_byte_in_a_row_rejects_that_line_and_the_rest_loads(tmp_path):
+    # Found by the fuzzer: a NUL byte in an Alipay row ended ingest in a traceback
+    # (a DuckDB text cannot hold it). The line is rejected, its raw text kept with the
+    # NUL written as \x00, and the other rows load.
+    src = ROOT / "tests/fixtures/formats/alipay_bill/deb-sig_double-entry-generator@ef964f3/example-alipay-records.csv"
+    lines = src.read_bytes().split(b"\n")
+    first_data = next(i for i, line in enumerate(lines) if line.startswith(b"2023-02-12 21:32:14"))
+    lines[first_data] = lines[first_data].replace(b",49.74", b",49.\x0074")
+    damaged = tmp_path / "alipay_record_20230213.csv"
+    damaged.write_bytes(b"\n".join(lines))
+    case = tmp_path / "case"
+    assert rpa("init", case).exit_code == 0
+    result = rpa("ingest", damaged, "--format", "alipay", "--case", case)
+    assert result.exit_code == 1, result.output
+    (line, raw), = query(case, "SELECT line, raw FROM rejects")
+    assert line == first_data + 1 and "\\x00" in raw
+    assert query(case, "SELECT count(*) FROM sightings")[0][0] > 0
