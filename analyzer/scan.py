@@ -58,7 +58,7 @@ from analyzer.db import transaction
 from analyzer.errors import RpaError
 from analyzer.params import identifier, literal
 from analyzer.pause import pause_point
-from analyzer.rules import OUTPUT_COLUMNS, SEVERITIES, Rule, RuleError, placeholders
+from analyzer.rules import OUTPUT_COLUMNS, SEVERITIES, Rule, RuleError, check_labels, placeholders
 
 SCOPES = ("all", "election", "promotion", "custom", "festival")
 
@@ -458,6 +458,7 @@ def run_rule(con: duckdb.DuckDBPyConnection, rule: Rule, params: dict) -> None:
     missing = [c for c in OUTPUT_COLUMNS if c not in types]
     if missing:
         raise RuleError(f"rule {rule.id} does not return the column(s) {', '.join(missing)}")
+    check_labels(rule, types)
     for lang in ("reason_zh", "reason_en"):
         unknown = placeholders(getattr(rule, lang)) - set(types) - set(params)
         if unknown:

@@ -6,6 +6,7 @@
 -- false_positives = ["A relative or old friend who is also listed as a subordinate (add the family relation, or remove the subordinate one, if the investigators accept it)", "Reimbursement of an expense the official advanced for the unit, or an AA share whose memo does not say so", "A return made in cash, through a spouse, or into the unit's 廉政账户, which the data does not show", "A small share grabbed from a work-group packet that a subordinate posted for everyone (reported as low below low_total)"]
 -- reason_zh = "{window_name}期间（{season_first}至{season_last}）收受{relation_zh}{n_givers}人（{giver_names}）红包、转账{txn_count}笔，共¥{total_amount}（阈值：任意金额，超出¥{total_amount}；合计≥¥{high_total}或≥{high_count}笔为高风险，{level_zh}），未见在{return_days}日内退还"
 -- reason_en = "During {window_name} ({season_first} to {season_last}) accepted {txn_count} packet(s)/transfer(s) totalling ¥{total_amount} from {n_givers} {relation_en} ({giver_names}) (threshold: any amount, exceeded by ¥{total_amount}; high from ¥{high_total} or {high_count} gifts, {level_en}), with no give-back within {return_days} days in the data"
+-- internal = ["season", "season_en", "relation_zh", "relation_en", "level_zh", "level_en"]
 --
 -- [params.high_total]
 -- default = 1000.0
@@ -16,6 +17,28 @@
 -- [params.low_total]
 -- default = 50.0
 -- description = "total in yuan below which the finding is low: grabbed shares and token greetings (still reported: 不论金额多大)"
+--
+-- [labels.season_first]
+-- zh = "节期开始"
+-- en = "Season from"
+-- [labels.season_last]
+-- zh = "节期结束"
+-- en = "Season to"
+-- [labels.giver_names]
+-- zh = "送礼人"
+-- en = "Givers"
+-- [labels.n_givers]
+-- zh = "送礼人数"
+-- en = "Number of givers"
+-- [labels.gifts_from_subordinates]
+-- zh = "来自下属的笔数"
+-- en = "Gifts from subordinates"
+-- [labels.gifts_from_service_objects]
+-- zh = "来自管理服务对象的笔数"
+-- en = "Gifts from service objects"
+-- [labels.return_days]
+-- zh = "退还期限（天）"
+-- en = "Give-back period (days)"
 
 WITH received AS (
     -- every accepted gift from such a giver, on any day (the scan table gifts: packets,

@@ -6,6 +6,7 @@
 -- false_positives = ["Gifts for an occasion the investigators have not declared in rpa.toml [[events]] (a birthday, a child's exam success, a house move): declare it and rescan", "Family members missing from relations.csv (a brother-in-law, an in-law's account): add the relation", "Repayment of a private loan or an advance paid for the recipient, or payment for goods bought from him (read the memo)", "Reciprocity paid through another channel (cash, a spouse's account) that the data does not show", "AA settlements whose memo names none of the [aa_shares] words in rpa.toml (by default AA / 群收款 / 均摊 / 分摊 / 平摊), or shares above its max_amount (by default 500 yuan)"]
 -- reason_zh = "既不逢年过节、又无婚丧喜庆事由，收受{giver_name}（{giver_relation_zh}）红包、转账{txn_count}笔，共¥{total_amount}（阈值：合计≥¥{min_total}，或每笔≥¥{min_gift}的礼金≥{min_gifts}笔；{excess_zh}）{reciprocity_zh}"
 -- reason_en = "Outside every festive season and declared occasion, received {txn_count} packet(s)/transfer(s) totalling ¥{total_amount} from {giver_name} ({giver_relation_en}) (thresholds: total ≥ ¥{min_total}, or ≥ {min_gifts} gifts of ¥{min_gift} or more; {excess_en}){reciprocity_en}"
+-- internal = ["giver", "giver_relation_zh", "giver_relation_en", "excess_zh", "excess_en", "reciprocity_zh", "reciprocity_en"]
 --
 -- [params.min_total]
 -- default = 200.0
@@ -25,6 +26,16 @@
 -- [params.reciprocal_ratio]
 -- default = 0.8
 -- description = "share of the gifts the recipient paid back to the giver at which the exchange counts as 礼尚往来 and the pair is not reported; any smaller repayment lowers the severity one step"
+--
+-- [labels.giver_name]
+-- zh = "送礼人"
+-- en = "Giver"
+-- [labels.n_sizable]
+-- zh = "达到计数标准的礼金笔数"
+-- en = "Gifts of the counted size"
+-- [labels.paid_back]
+-- zh = "同期回付（元）"
+-- en = "Paid back to the giver (yuan)"
 
 WITH received AS (
     -- accepted gifts to an official or a Party member from outside his family (the scan

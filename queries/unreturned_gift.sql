@@ -6,6 +6,7 @@
 -- false_positives = ["A relative or old friend who is also listed as a subordinate (add the family relation if the investigators accept it)", "Reimbursement of an expense the official advanced, payment for something he sold, or an AA share whose memo names none of the [aa_shares] words", "A gift given back in cash, through his spouse, or handed to the unit's 廉政账户 (the data does not show it)", "Left out, no longer false alarms: shares grabbed from group packets (posted for the whole group) and AA shares. The other side of it: a gift disguised as a group packet (a two-person group, an exclusive 专属红包) is not reported here either — read service_object_group_grabs and the packet's other grabbers"]
 -- reason_zh = "收受{relation_zh}{giver_name}红包、转账{txn_count}笔，共¥{total_amount}，均未在{return_days}日内退还（阈值：任意金额，超出¥{total_amount}；退还以等额±{tolerance_pct}%为准；合计≥¥{high_total}或≥{high_count}笔为高风险）{returned_zh}"
 -- reason_en = "Kept {txn_count} packet(s)/transfer(s) totalling ¥{total_amount} from {relation_en} {giver_name}, none given back within {return_days} days (threshold: any amount, exceeded by ¥{total_amount}; a give-back is the same amount ± {tolerance_pct}%; high from ¥{high_total} or {high_count} gifts){returned_en}"
+-- internal = ["giver", "relation", "relation_zh", "relation_en", "returned_zh", "returned_en"]
 --
 -- [params.high_total]
 -- default = 1000.0
@@ -16,6 +17,22 @@
 -- [params.low_total]
 -- default = 50.0
 -- description = "total in yuan below which the finding is low: grabbed shares and token greetings (still reported: 不论金额多大)"
+--
+-- [labels.giver_name]
+-- zh = "送礼人"
+-- en = "Giver"
+-- [labels.return_days]
+-- zh = "退还期限（天）"
+-- en = "Give-back period (days)"
+-- [labels.tolerance_pct]
+-- zh = "退还金额容差（%）"
+-- en = "Give-back tolerance (%)"
+-- [labels.n_returned]
+-- zh = "已按期退还笔数"
+-- en = "Gifts given back in time"
+-- [labels.returned_amount]
+-- zh = "已按期退还金额（元）"
+-- en = "Given back in time (yuan)"
 
 WITH received AS (
     -- every accepted gift from such a giver, on any day (the scan table gifts: packets and

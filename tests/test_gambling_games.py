@@ -233,3 +233,34 @@ def test_family_new_years_eve_burst_and_work_group_festival_packets_stay_quiet(t
         ts += timedelta(seconds=rng.randrange(60, 500))
     case = scan(tmp_path, play, fam_persons, relations)
     assert findings(case) == []
+
+
+def test_show_and_report_present_the_game(tmp_path):
+    # rpa show and the report's finding page show the game: players, nights, net per
+    # player, under labels in the investigator's language, no internal column names
+    play = Play(5)
+    sweep_mines(play, datetime(2026, 9, 4, 22, 10), 12, Decimal(100), Decimal("1.5"), "red_packet")
+    sweep_mines(play, datetime(2026, 9, 6, 22, 30), 10, Decimal(100), Decimal("1.5"), "red_packet")
+    case = scan(tmp_path, play)
+    (found,) = findings(case)
+    nets = {a: f"{v:,.2f}" for a, v in play.net.items()}
+    for lang, night_label, player_label in (("zh", "各晚情况", "各玩家净输赢"), ("en", "Per night", "Net per player")):
+        shown = rpa("show", found["id"], "--lang", lang, "--case", case)
+        assert shown.exit_code == 0, shown.output
+        text = shown.output
+        assert night_label in text and player_label in text
+        assert "2026-09-04" in text and "2026-09-06" in text
+        for account, net in nets.items():
+            assert net.lstrip("-") in text  # every player's net, as played
+        figures = text[text.index("指标:" if lang == "zh" else "figures:"):text.index("evidence (")]
+        for internal in ("subject_label", "n_rounds", "s_stake", "signals_zh", "n_settle", "net_by_player"):
+            assert internal not in figures
+    out = tmp_path / "report"
+    result = rpa("report", "--out", out, "--finding", found["id"], "--case", case)
+    assert result.exit_code == 0, result.output
+    page = (out / "findings" / f"{found['id']}.html").read_text(encoding="utf-8")
+    assert "各晚情况" in page and "各玩家净输赢" in page and "组织者净赢（元）" in page
+    assert "吴建国（P100）" in page and "2026-09-06" in page
+    figures = page[page.index("组织者（最大赢家）"):]
+    for internal in ("subject_label", "n_rounds", "s_stake", "signals_zh", "net_by_player"):
+        assert f">{internal}<" not in figures
