@@ -17,10 +17,12 @@ Before the rules run, the scan builds the tables they read (TEMP, this connectio
                  refund row names (refund_of)
   power          giver, official, relation: the giver is the official's subordinate or
                  service object ('both' when both) and not also his family
-  aa_settings    one row: words, max_amount ([aa_shares] in rpa.toml)
-  aa_shares      id: every packet, group-packet share, transfer or QR payment whose memo
-                 names an AA word (case-insensitive) and whose amount is at most max_amount:
-                 a share of a shared bill, no gift (rules leave these out alike)
+  aa_settings    one row: words, max_amount, by_shape, min_repeats ([aa_shares] in rpa.toml)
+  aa_shares      id, how: every packet, group-packet share, transfer or QR payment whose
+                 memo names an AA, meal or fare word (case-insensitive) and whose amount is
+                 at most max_amount (how = 'words'), and with by_shape every settlement by
+                 its shape (how = 'shape': AA_SHARES_SQL): a share of a shared bill or a
+                 colleague paying lunch back, no gift (rules leave these out alike)
   gifts          id, ts, day, kind, giver, giver_person, receiver, amount, aa: every
                  accepted person-to-person packet, group-packet share or transfer (not
                  refunded, returned or pending; amount net of linked refunds) that a rule
@@ -315,24 +317,80 @@ WHERE m.kind IN ('red_packet', 'group_red_packet', 'transfer')
 """
 
 
+# Amounts people choose for a gift because of how they read (5.20 我爱你, 13.14 一生一世,
+# 1.68 一路发 …); repeated digits (6.66, 8.88, 99.9) and endings in 88, 66 or 99 are
+# lucky too (AA_SHARES_SQL). A settlement's amount is what the bill came to.
+LUCKY_AMOUNTS = ("5.2", "5.21", "52", "52.1", "13.14", "131.4", "1.314", "1.68", "16.8", "1.88", "18.8", "1.99", "19.9")
+
+# The settlements no rule counts as gifts or as payments to voters, once for all rules:
+# by their words (a memo naming an [aa_shares] word, at most max_amount) and, with
+# by_shape, by their shape whatever the memo says: a packet, transfer or QR payment of at
+# most max_amount that is no round ten and no lucky number (so an amount a gift never
+# has: 23.50, 37.80, 41.30), paid at a meal time (10:30–14:30 or 16:30–21:00) by a
+# colleague (relations.csv, or the same org unit) who is not the payee's subordinate or
+# service object, to the same person at least min_repeats times. A contractor's 199.50
+# twice a week stays a gift: he is the official's service object.
+AA_SHARES_SQL = """
+CREATE OR REPLACE TEMP TABLE aa_shares AS
+WITH worded AS (
+    -- the memo is matched case-insensitively (aa = AA); a NULL memo matches nothing
+    SELECT id, 'words' AS how FROM mv
+    WHERE kind IN ('red_packet', 'group_red_packet', 'transfer', 'qr_payment')
+      AND amount <= $max_amount
+      AND regexp_matches(memo, $pattern, 'i')
+),
+digits AS (
+    -- the amount's digits without the point and without leading or trailing zeros
+    -- (23.50 → 235, 6.66 → 666, 88.80 → 888)
+    SELECT m.id, m.payer_party, m.payee_party, m.payer_person, m.payee_person, m.amount, m.ts,
+           rtrim(ltrim(replace(format('{:.2f}', m.amount), '.', ''), '0'), '0') AS d
+    FROM mv AS m
+    WHERE $by_shape
+      AND m.kind IN ('red_packet', 'transfer', 'qr_payment')
+      AND m.status NOT IN ('refunded', 'returned')
+      AND m.amount <= $max_amount
+      AND m.amount % 10 <> 0
+      AND m.payer_person IS NOT NULL AND m.payee_person IS NOT NULL
+      AND m.payer_person <> m.payee_person
+      AND (hour(m.ts) * 60 + minute(m.ts) BETWEEN 630 AND 870 OR hour(m.ts) * 60 + minute(m.ts) BETWEEN 990 AND 1260)
+),
+shaped AS (
+    SELECT g.id, g.payer_party, g.payee_party
+    FROM digits AS g
+    WHERE NOT list_contains($lucky, g.amount)
+      AND NOT (length(g.d) >= 2 AND g.d = repeat(left(g.d, 1), length(g.d)))
+      AND right(format('{:.2f}', g.amount), 2) NOT IN ('88', '66', '99')
+      -- among colleagues: declared, or the same org unit
+      AND (EXISTS (SELECT 1 FROM rel AS c WHERE c.relation = 'colleague' AND c.person_id = g.payer_person AND c.other_id = g.payee_person)
+           OR EXISTS (SELECT 1 FROM people AS a JOIN people AS b ON a.org_unit = b.org_unit
+                      WHERE a.person_id = g.payer_person AND b.person_id = g.payee_person AND a.org_unit <> ''))
+      -- not from someone the payee has power over: that is what the gift rules are about
+      AND NOT EXISTS (SELECT 1 FROM power AS w WHERE w.giver = g.payer_person AND w.official = g.payee_person)
+),
+recurring AS (
+    -- settled again and again: at least min_repeats such payments from the payer to the payee
+    SELECT id, 'shape' AS how
+    FROM (SELECT id, count(*) OVER (PARTITION BY payer_party, payee_party) AS n FROM shaped) AS s
+    WHERE n >= $min_repeats
+)
+SELECT id, max(how) AS how FROM (SELECT * FROM worded UNION ALL SELECT * FROM recurring) AS a GROUP BY id
+"""
+
+
 def _gift_tables(con, settings: Settings) -> None:
     """aa_settings, aa_shares and gifts (see the module docstring)."""
     from analyzer.config import ConfigError
 
     aa = settings.aa_shares
-    con.execute("CREATE OR REPLACE TEMP TABLE aa_settings (words VARCHAR[], max_amount DECIMAL(18,2))")
-    con.execute("INSERT INTO aa_settings VALUES (?, ?)", [list(aa.words), aa.max_amount])
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE aa_settings (words VARCHAR[], max_amount DECIMAL(18,2), by_shape BOOLEAN, min_repeats INTEGER)"
+    )
+    con.execute("INSERT INTO aa_settings VALUES (?, ?, ?, ?)", [list(aa.words), aa.max_amount, aa.by_shape, aa.min_repeats])
     try:
-        # the memo is matched case-insensitively (aa = AA); a NULL memo matches nothing
         con.execute(
-            """
-            CREATE OR REPLACE TEMP TABLE aa_shares AS
-            SELECT id FROM mv
-            WHERE kind IN ('red_packet', 'group_red_packet', 'transfer', 'qr_payment')
-              AND amount <= $max_amount
-              AND regexp_matches(memo, $pattern, 'i')
-            """,
-            {"max_amount": aa.max_amount, "pattern": "|".join(aa.words)},
+            AA_SHARES_SQL,
+            {"max_amount": aa.max_amount, "pattern": "|".join(aa.words), "by_shape": aa.by_shape,
+             "min_repeats": aa.min_repeats, "lucky": [Decimal(x) for x in LUCKY_AMOUNTS]},
         )
     except duckdb.Error as exc:
         raise ConfigError(f"rpa.toml [aa_shares] words: {str(exc).splitlines()[0]}") from None
