@@ -467,11 +467,15 @@ def show(
     """
     from analyzer.findings import get_finding, money
     from analyzer.rules import figure_rows, figure_text
+    from analyzer.scan import EVIDENCE_HISTORY
     from analyzer.triage import history
 
     with open_case(case, read_only=True) as con:
         f, evidence = get_finding(con, finding_id)
         decisions = history(con, f["id"])
+        changes = f["metrics"].pop(EVIDENCE_HISTORY, [])
+        moved = [i for c in changes for i in c["added"] + c["removed"]]
+        txn_of = dict(con.execute("SELECT id, coalesce(txn_id, '#' || id) FROM transactions WHERE list_contains(?, id)", [moved]).fetchall()) if moved else {}
     out.print(f"{f['id']}  {f['rule']}  severity {f['severity']}  score {f['score']:.0f}", markup=False)
     state = f["status"] + (" · stale: its rule's latest scan no longer gives it" if f["stale"] else "")
     state += f" · suppressed by suppression {f['suppressed_by']} (`rpa suppress --list`)" if f["suppressed_by"] else ""
@@ -508,6 +512,17 @@ def show(
         out.print("triage history:")
     for d in decisions:
         out.print(f"  {d['at']}  {d['by']}: {d['status']}" + (f" — {d['note']}" if d["note"] else ""), markup=False)
+    if changes:
+        # the same finding, grown (or shrunk) with the data: what changed since each decision
+        out.print("evidence changes since it was first found (the same finding; its decisions stay):", markup=False)
+    for c in changes:
+        added = ", ".join(txn_of.get(i, str(i)) for i in c["added"])
+        removed = ", ".join(txn_of.get(i, str(i)) for i in c["removed"])
+        out.print(
+            f"  scan {c['scan_id']} (status then: {c['status']}): +{len(c['added'])} movement(s)"
+            + (f" [{added}]" if added else "") + f", −{len(c['removed'])}" + (f" [{removed}]" if removed else ""),
+            markup=False,
+        )
 
 
 def _shown_rule(rule_id: str):

@@ -611,6 +611,81 @@ CONTENT_COLUMNS = (
 )
 
 
+# The key of a finding's metrics that records how its evidence changed across scans
+# (a list of {scan_id, status, added, removed}; movement ids). No rule returns it.
+EVIDENCE_HISTORY = "_evidence_history"
+
+
+def _carry_identity(con, source: str, rule_ids: list[str], scan_id: int) -> None:
+    """A finding keeps its identity as the case grows. A finding given now under an id
+    that is not stored (its evidence changed: new data added a movement, a refund took
+    one away) is the successor of the stored finding of the same rule that this scan did
+    not give again and whose evidence it mostly holds (at least half of it): it takes
+    that finding's id, so its triage decisions stay with it, and its metrics record what
+    changed (EVIDENCE_HISTORY: the scan, the status the finding had, the subject it had
+    when that changed — a game's biggest winner can change with a further night — and
+    the movements added and removed), after the history it had. One successor per
+    stored finding and one stored finding per successor: the most evidence shared, then
+    the oldest. Set-wise; the join is bounded by the movements the two share and only
+    takes findings whose id is new."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE successors AS
+        WITH new_evidence AS (
+            SELECT id AS new_id, unnest(evidence) AS tx FROM {source} WHERE id NOT IN (SELECT id FROM findings)
+        ),
+        old_evidence AS (
+            -- stored findings of the rules that ran, not given again, that hold one of those movements
+            SELECT id AS old_id, unnest(evidence) AS tx FROM findings
+            WHERE list_contains($ids, rule) AND id NOT IN (SELECT id FROM {source})
+        ),
+        shared AS (
+            -- bounded by the movement: pairs that share one at least, and how many
+            SELECT n.new_id, o.old_id, count(*) AS shared
+            FROM new_evidence AS n JOIN old_evidence AS o ON o.tx = n.tx
+            GROUP BY n.new_id, o.old_id
+        ),
+        candidates AS (
+            SELECT s.new_id, s.old_id, s.shared, o.first_scan_id, o.metrics AS old_metrics, o.subject AS old_subject,
+                   f.subject AS new_subject, o.evidence AS old_evidence, f.evidence AS new_evidence
+            FROM shared AS s
+            JOIN {source} AS f ON f.id = s.new_id
+            JOIN findings AS o ON o.id = s.old_id AND o.rule = f.rule
+            WHERE 2 * s.shared >= len(o.evidence)
+        ),
+        ranked AS (
+            SELECT *, row_number() OVER (PARTITION BY new_id ORDER BY shared DESC, first_scan_id, old_id) AS rank_new,
+                      row_number() OVER (PARTITION BY old_id ORDER BY shared DESC, new_id) AS rank_old
+            FROM candidates
+        )
+        SELECT r.new_id, r.old_id,
+               list_concat(
+                   coalesce(CAST(json_extract(r.old_metrics, '$.{EVIDENCE_HISTORY}') AS JSON[]), CAST([] AS JSON[])),
+                   CASE WHEN list_sort(r.new_evidence) = list_sort(r.old_evidence) THEN CAST([] AS JSON[])
+                        ELSE [to_json(struct_pack(
+                                 scan_id := $scan,
+                                 status := coalesce((SELECT t.status FROM triage AS t WHERE t.finding_id = r.old_id
+                                                     ORDER BY t.triage_id DESC LIMIT 1), 'new'),
+                                 subject_was := CASE WHEN r.old_subject <> r.new_subject THEN r.old_subject END,
+                                 added := list_filter(r.new_evidence, lambda x: NOT list_contains(r.old_evidence, x)),
+                                 removed := list_filter(r.old_evidence, lambda x: NOT list_contains(r.new_evidence, x))))]
+                   END) AS history
+        FROM ranked AS r
+        WHERE rank_new = 1 AND rank_old = 1
+        """,
+        {"ids": rule_ids, "scan": scan_id},
+    )
+    con.execute(
+        f"""
+        UPDATE {source} SET id = s.old_id,
+               metrics = CASE WHEN len(s.history) = 0 THEN {source}.metrics
+                              ELSE json_merge_patch({source}.metrics, json_object('{EVIDENCE_HISTORY}', to_json(s.history)))::VARCHAR END
+        FROM successors AS s
+        WHERE {source}.id = s.new_id
+        """
+    )
+
+
 def _store(con, rules, params, scope, since, until, started, today, actor) -> dict[str, tuple[int, int, int]]:
     """Store the scan's findings, set-wise, in one transaction with its scans row and
     audit entry. Returns per rule: (new, suppressed, went stale)."""
@@ -629,6 +704,7 @@ def _store(con, rules, params, scope, since, until, started, today, actor) -> di
                    QUALIFY row_number() OVER (PARTITION BY id ORDER BY score DESC, window_name NULLS LAST) = 1"""
             )
             source = "found_unique"
+        _carry_identity(con, source, ids, scan_id)
         # Each finding with the suppression in force today that matches it (the oldest),
         # and whether it is stored already exactly as given now (`same`).
         same = " AND ".join(f"o.{c} IS NOT DISTINCT FROM f.{c}" for c in CONTENT_COLUMNS)
