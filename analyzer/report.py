@@ -1050,7 +1050,9 @@ class _Builder:
         # rows (per night, per player) as a table of its own
         from analyzer.rules import figure_rows, figure_text
 
-        figures = figure_rows(rule, f["metrics"], self.lang) if rule else list(f["metrics"].items())
+        figures = figure_rows(rule, f["metrics"], self.lang) if rule else [
+            (k, v) for k, v in f["metrics"].items()  # a rule not at hand: its columns as named, this language's
+            if not k.startswith("_") and not k.endswith("_en" if self.lang == "zh" else "_zh")]
 
         def cell(v):
             if isinstance(v, list) and v and all(isinstance(r, dict) for r in v):
