@@ -264,3 +264,19 @@ def test_show_and_report_present_the_game(tmp_path):
     figures = page[page.index("组织者（最大赢家）"):]
     for internal in ("subject_label", "n_rounds", "s_stake", "signals_zh", "net_by_player"):
         assert f">{internal}<" not in figures
+
+
+def test_a_rotating_fixed_stake_without_penalties_or_chain_stays_quiet(tmp_path):
+    # friends take turns sending 20-yuan packets on a birthday evening (the same players,
+    # a fixed stake, rounds minutes apart), but nobody pays on the outcome and the next
+    # sender is whoever's turn it is, not the biggest grabber: no game
+    play = Play(9)
+    ts, sender = datetime(2026, 8, 1, 20, 0), PLAYERS[0]
+    for _ in range(24):
+        shares = play.round(ts, sender, PLAYERS, Decimal(20), 5)
+        best = max(shares, key=lambda s: s[1])[0]
+        turn = PLAYERS.index(sender)
+        sender = next(p for p in PLAYERS[turn + 1:] + PLAYERS[:turn + 1] if p not in (sender, best))
+        ts += timedelta(minutes=3)
+    case = scan(tmp_path, play)
+    assert findings(case) == []

@@ -125,3 +125,18 @@ def test_without_shape_only_the_words_excuse(lunch_case, tmp_path):
         assert ("P1", ("K1",)) in found and len(found) > 2
     finally:
         toml.write_text(before, encoding="utf-8")
+
+
+def test_the_cap_decides_for_a_contractor_who_writes_a_meal_word(tmp_path):
+    # the contractor writes 饭钱 on his ¥199.50: by words it would be a settlement under the
+    # default cap of 500; with max_amount at what a lunch share costs (150) it is a gift again
+    w, expect = world(3)
+    for r in w["transactions"]:
+        if r["txn_id"] in expect["contractor"]:
+            r["memo"] = "饭钱"
+    case = build_case(tmp_path / "case", w)
+    assert ("P1", ("K1",)) not in findings(case, "unreturned_gift")
+    (case / "rpa.toml").write_text("[aa_shares]\nmax_amount = 150\n", encoding="utf-8")
+    assert findings(case, "unreturned_gift") == {("P1", ("K1",)): sorted(expect["contractor"])}
+    # and the colleagues' lunches (all under 48 yuan) are still settlements
+    assert ("P1", ("K1",)) in findings(case, "off_festival_gift") and len(findings(case, "off_festival_gift")) == 2
