@@ -264,6 +264,13 @@ def test_show_and_report_present_the_game(tmp_path):
     figures = page[page.index("组织者（最大赢家）"):]
     for internal in ("subject_label", "n_rounds", "s_stake", "signals_zh", "net_by_player"):
         assert f">{internal}<" not in figures
+    # a masked report: the game's tables keep their figures, the players' names are gone
+    masked = tmp_path / "masked"
+    assert rpa("report", "--out", masked, "--mask", "--finding", found["id"], "--case", case).exit_code == 0
+    (page,) = (masked / "findings").glob("*.html")
+    page = page.read_text(encoding="utf-8")
+    assert "各玩家净输赢" in page and "2026-09-06" in page
+    assert not any(name in page for name in ("吴建国", "玩家1", "玩家2", "P100", "wxid_qunzhu"))
 
 
 def test_a_rotating_fixed_stake_without_penalties_or_chain_stays_quiet(tmp_path):
