@@ -69,3 +69,16 @@ def test_off_festival_gifts_say_it_too(tmp_path):
     zh, en, m = found["S2"]
     assert "当月（2026-03）非节日收受红包、转账共¥800，为其此前12个月月均" in zh
     assert m["habit_this_month"] == 800 and m["habit_months"] == 12
+
+
+def test_a_festival_season_against_the_months_before(tmp_path):
+    # ¥100 a month from S1 through 2025 (on the 18th: no festive day), then S2's ¥1,200
+    # in the 2026 Spring Festival season: eleven of those months fall in the 12 before it
+    year = [tx(f"A{m:02d}", f"2025-{m:02d}-18 20:00:00", "wx_s1", 100) for m in range(1, 13)]
+    spring = [tx(f"F{d}", f"2026-02-{d} 20:00:00", "wx_s2", 200) for d in range(14, 20)]
+    found = scan(tmp_path, year + spring, "festival_gift_to_official")
+    assert set(found) == {"S2"}
+    zh, en, m = found["S2"]
+    assert "本节期所收为其节前12个月月均（¥91.67）的13.1倍" in zh
+    assert "this season's gifts are 13.1× his monthly average of the 12 months before (¥91.67)" in en
+    assert (m["habit_months"], m["habit_ratio"]) == (12, 13.1)
