@@ -521,11 +521,16 @@ def show(
         rpa show F3A9C0D12B45
     """
     from analyzer.findings import get_finding, money
+    from analyzer.rules import figure_rows, figure_text
+    from analyzer.scan import EVIDENCE_HISTORY
     from analyzer.triage import history
 
     with open_case(case, read_only=True) as con:
         f, evidence = get_finding(con, finding_id)
         decisions = history(con, f["id"])
+        changes = f["metrics"].pop(EVIDENCE_HISTORY, [])
+        moved = [i for c in changes for i in c["added"] + c["removed"]]
+        txn_of = dict(con.execute("SELECT id, coalesce(txn_id, '#' || id) FROM transactions WHERE list_contains(?, id)", [moved]).fetchall()) if moved else {}
     out.print(f"{f['id']}  {f['rule']}  severity {f['severity']}  score {f['score']:.0f}", markup=False)
     state = f["status"] + (" · stale: its rule's latest scan no longer gives it" if f["stale"] else "")
     state += f" · suppressed by suppression {f['suppressed_by']} (`rpa suppress --list`)" if f["suppressed_by"] else ""
@@ -536,8 +541,20 @@ def show(
     out.print(f"period: {f['start']} → {f['end']}", markup=False)
     out.print(f"reason: {f['reason_zh'] if lang == 'zh' else f['reason_en']}", markup=False)
     out.print(f"parameters: {', '.join(f'{k}={v}' for k, v in f['params'].items())}", markup=False)
-    if f["metrics"]:
-        out.print(f"figures: {', '.join(f'{k}={v}' for k, v in f['metrics'].items() if not k.startswith('unit_'))}", markup=False)
+    rule = _shown_rule(f["rule"])
+    figures = figure_rows(rule, f["metrics"], lang) if rule else list(f["metrics"].items())
+    if figures:
+        out.print("figures:" if lang == "en" else "指标:", markup=False)
+    for label, value in figures:
+        if isinstance(value, list) and value and all(isinstance(r, dict) for r in value):
+            rows = Table(title=label, title_justify="left")
+            for key in value[0]:
+                rows.add_column(key, overflow="fold")
+            for r in value:
+                rows.add_row(*(figure_text(v) for v in r.values()))
+            out.print(rows)
+        else:
+            out.print(f"  {label}: {figure_text(value)}", markup=False)
     table = Table(title=f"evidence ({len(evidence)} movements, {money(f['total_amount'])})")
     for col in ("time", "payer", "payee", "amount", "kind", "status", "txn_id", "source"):
         table.add_column(col, justify="right" if col == "amount" else "left", overflow="fold")
@@ -550,6 +567,28 @@ def show(
         out.print("triage history:")
     for d in decisions:
         out.print(f"  {d['at']}  {d['by']}: {d['status']}" + (f" — {d['note']}" if d["note"] else ""), markup=False)
+    if changes:
+        # the same finding, grown (or shrunk) with the data: what changed since each decision
+        out.print("evidence changes since it was first found (the same finding; its decisions stay):", markup=False)
+    for c in changes:
+        added = ", ".join(txn_of.get(i, str(i)) for i in c["added"])
+        removed = ", ".join(txn_of.get(i, str(i)) for i in c["removed"])
+        out.print(
+            f"  scan {c['scan_id']} (status then: {c['status']}): +{len(c['added'])} movement(s)"
+            + (f" [{added}]" if added else "") + f", −{len(c['removed'])}" + (f" [{removed}]" if removed else ""),
+            markup=False,
+        )
+
+
+def _shown_rule(rule_id: str):
+    """The shipped rule of that id (for its figure labels), or None for a rule from a
+    --rules-dir that is not at hand."""
+    from analyzer.rules import RuleError, load_rules
+
+    try:
+        return load_rules().get(rule_id)
+    except RuleError:
+        return None
 
 
 @app.command()

@@ -51,19 +51,29 @@ class GivingBack:
     return_tolerance: Decimal = Decimal("0.05")  # a ratio: an exact decimal, never a float
 
 
-# The memo words that mark an AA / shared-bill settlement (群收款 is WeChat's AA collection).
-AA_WORDS = ("AA", "群收款", "均摊", "分摊", "平摊")
+# The memo words that mark an AA / shared-bill settlement (群收款 is WeChat's AA collection),
+# and the meal and fare words colleagues write when they pay one another back.
+AA_WORDS = (
+    "AA", "群收款", "均摊", "分摊", "平摊",
+    "饭钱", "饭费", "午饭", "午餐", "晚饭", "晚餐", "早餐", "餐费", "车费", "打车", "油费", "停车费",
+)
 
 
 @dataclass(frozen=True)
 class AaShares:
     """What an AA share looks like ([aa_shares]): a packet, transfer or QR payment whose
     memo names one of `words` (case-insensitive; each may be a regular expression) and
-    whose amount is at most `max_amount` yuan. Such a share of a shared bill is no gift
-    and no payment to a voter; every rule leaves it out alike (the scan table aa_shares)."""
+    whose amount is at most `max_amount` yuan; and, with `by_shape`, a settlement by its
+    shape whatever its memo: an amount a gift never has (not a round ten, not a lucky
+    number), at a meal time, from a colleague who is not the payee's subordinate or service
+    object, paid to the same person at least `min_repeats` times. Such a share of a shared
+    bill is no gift and no payment to a voter; every rule leaves it out alike (the scan
+    table aa_shares)."""
 
     words: tuple[str, ...] = AA_WORDS
     max_amount: Decimal = Decimal(500)  # yuan: a generous share of a shared meal
+    by_shape: bool = True
+    min_repeats: int = 2
 
 
 @dataclass
@@ -127,7 +137,7 @@ def _giving_back(table, where: str) -> GivingBack:
 
 
 def _aa_shares(table, where: str) -> AaShares:
-    _settings_table(table, where, ("words", "max_amount"), 'words = ["AA", "群收款"], max_amount = 500')
+    _settings_table(table, where, ("words", "max_amount", "by_shape", "min_repeats"), 'words = ["AA", "群收款"], max_amount = 500')
     words = table.get("words", list(AaShares.words))
     if not isinstance(words, list) or not words or not all(isinstance(w, str) and w.strip() for w in words):
         raise ConfigError(f'{where}: words must be a non-empty list of non-empty strings, e.g. ["AA", "群收款"]')
@@ -142,7 +152,13 @@ def _aa_shares(table, where: str) -> AaShares:
     exact = Decimal(str(amount))
     if not exact.is_finite() or exact.as_tuple().exponent < -2 or exact >= Decimal("1e16"):
         raise ConfigError(f"{where}: max_amount takes at most two decimals (yuan and fen), not {amount!r}")
-    return AaShares(tuple(w.strip() for w in words), exact)
+    by_shape = table.get("by_shape", AaShares.by_shape)
+    if not isinstance(by_shape, bool):
+        raise ConfigError(f"{where}: by_shape must be true or false, not {by_shape!r}")
+    repeats = table.get("min_repeats", AaShares.min_repeats)
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or not 1 <= repeats <= 1000:
+        raise ConfigError(f"{where}: min_repeats must be a whole number from 1 to 1000, not {repeats!r}")
+    return AaShares(tuple(w.strip() for w in words), exact, by_shape, repeats)
 
 
 def parse_settings(data: dict, source: str = "rpa.toml", base: Path | None = None) -> Settings:

@@ -1045,12 +1045,23 @@ class _Builder:
               n.window(f["window"]) or "", f"{f['start'] or ''} – {f['end'] or ''}", money(f["total_amount"]), f["txn_count"]]],
             num={4, 5}))
         body.append(f'<h2>{e(t["figures"])}</h2>')
-        body.append(_table([t["figure"], t["value"]],
-                           [[k, json.dumps(self._scrubbed(v), ensure_ascii=False) if isinstance(v, (list, dict)) else n.text(v)]
-                            for k, v in f["metrics"].items()
-                            # the other language's wording of a figure (for the reasons) is noise here
-                            if not k.endswith("_en" if self.lang == "zh" else "_zh")]))
         rule = self.rules.get(f["rule"])
+        # figures under the labels of the rule's header (rules.figure_rows); a column of
+        # rows (per night, per player) as a table of its own
+        from analyzer.rules import figure_rows, figure_text
+
+        figures = figure_rows(rule, f["metrics"], self.lang) if rule else [
+            (k, v) for k, v in f["metrics"].items()  # a rule not at hand: its columns as named, this language's
+            if not k.startswith("_") and not k.endswith("_en" if self.lang == "zh" else "_zh")]
+
+        def cell(v):
+            if isinstance(v, list) and v and all(isinstance(r, dict) for r in v):
+                return Markup(_table(list(v[0]), [[n.text(figure_text(x)) for x in r.values()] for r in v], cls="sub"))
+            if isinstance(v, dict) or (isinstance(v, list) and not rule):
+                return json.dumps(self._scrubbed(v), ensure_ascii=False)
+            return n.text(figure_text(v) if rule else v)
+
+        body.append(_table([t["figure"], t["value"]], [[k, cell(v)] for k, v in figures]))
         desc = {p.name: p.description for p in rule.params} if rule else {}
         body.append(_table([t["param"], t["value"], t["description"]],
                            [[k, v if isinstance(v, str) else json.dumps(v, ensure_ascii=False), desc.get(k, "")]

@@ -9,9 +9,21 @@
     -- reason_zh = "... {placeholder} ..."   the finding's reason; placeholders are the
     -- reason_en = "... {placeholder} ..."   rule's output columns and its parameters
     --
+    -- internal = ["excess_zh", ...]      helper columns (reason fragments, ids) never shown
+    --                                  on a page
     -- [params.min_recipients]
     -- default = 5
     -- description = "..."
+    -- [labels.n_recipients]            one table per figure column: its label on a page
+    -- zh = "收款人数"
+    -- en = "Recipients"
+    -- [labels.nights.rounds]           a column of rows (a list of structs) labels each key
+    -- zh = "轮数"                        under its own table
+    -- en = "Rounds"
+
+Every output column other than the standard ones (OUTPUT_COLUMNS, severity) is a figure
+of the finding: it needs a label in zh and en, or a place in `internal`. The scan refuses
+a rule that returns a figure without either (check_labels).
 
 After the header comes exactly one SELECT that reads only the scan tables (see
 scan.py) and takes values only as `$name` parameters, each declared under [params].
@@ -71,6 +83,8 @@ class Rule:
     reason_en: str
     params: tuple[Param, ...]
     sql: str
+    labels: dict = field(compare=False, repr=False)  # column -> {"zh", "en", key -> {"zh", "en"}}
+    internal: tuple[str, ...] = field(compare=False, repr=False)
     sha256: str
     header: dict = field(compare=False, repr=False)
 
@@ -125,6 +139,10 @@ def parse_rule(path: Path, con: duckdb.DuckDBPyConnection | None = None) -> Rule
         if isinstance(default, float):  # money and ratios: exact decimals, never float
             default = Decimal(str(default))
         params.append(Param(name, default, spec["description"]))
+    labels = _labels(header, where)
+    internal = header.get("internal", [])
+    if not isinstance(internal, list) or not all(isinstance(c, str) for c in internal):
+        raise RuleError(f'{where}: internal must be a list of column names, e.g. internal = ["excess_zh"]')
     if not sql:
         raise RuleError(f"{where}: no SQL after the header")
     con = con or duckdb.connect()
@@ -154,9 +172,98 @@ def parse_rule(path: Path, con: duckdb.DuckDBPyConnection | None = None) -> Rule
         reason_en=header["reason_en"],
         params=tuple(params),
         sql=sql,
+        labels=labels,
+        internal=tuple(internal),
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         header=header,
     )
+
+
+def _labels(header: dict, where: str) -> dict:
+    """[labels.<column>] tables: each with zh and en text; a table inside one labels a
+    key of the column's rows."""
+    labels = header.get("labels", {})
+    if not isinstance(labels, dict):
+        raise RuleError(f"{where}: labels must be tables, e.g. [labels.n_rounds] with zh and en")
+
+    def check(name: str, spec) -> None:
+        if not isinstance(spec, dict) or not all(isinstance(spec.get(k), str) and spec.get(k).strip() for k in ("zh", "en")):
+            raise RuleError(f"{where}: [labels.{name}] needs zh and en text")
+        for key, sub in spec.items():
+            if key not in ("zh", "en"):
+                check(f"{name}.{key}", sub)
+
+    for name, spec in labels.items():
+        check(name, spec)
+    return labels
+
+
+def _struct_fields(type_: str) -> list[str] | None:
+    """The field names of a STRUCT(...)[] column type as DuckDB describes it, else None."""
+    t = type_.strip()
+    if not (t.upper().startswith("STRUCT(") and t.endswith(")[]")):
+        return None
+    inner, fields, depth, current = t[len("STRUCT("):-3], [], 0, ""
+    for ch in inner + ",":
+        if ch == "," and depth == 0:
+            fields.append(current.strip().split(" ")[0].strip('"'))
+            current = ""
+            continue
+        depth += ch == "("
+        depth -= ch == ")"
+        current += ch
+    return fields
+
+
+def check_labels(rule: Rule, types: dict[str, str]) -> None:
+    """Refuse a rule whose figure columns (types: its output columns) lack a label:
+    every column but the standard ones needs [labels.<column>] or a place in internal,
+    and every key of a column of rows its own [labels.<column>.<key>]."""
+    missing = []
+    for col, type_ in types.items():
+        if col in OUTPUT_COLUMNS or col == "severity" or col in rule.internal:
+            continue
+        if col not in rule.labels:
+            missing.append(col)
+            continue
+        missing += [f"{col}.{key}" for key in (_struct_fields(type_) or []) if key not in rule.labels[col]]
+    if missing:
+        raise RuleError(
+            f"rule {rule.id}: output column(s) {', '.join(missing)} have no label: add [labels.<column>] with zh and en "
+            "to the header, or name helper columns in internal = [...]"
+        )
+
+
+def figure_rows(rule: Rule, metrics: dict, lang: str) -> list[tuple[str, object]]:
+    """A finding's figures as the investigator reads them: (label, value) in the order of
+    the rule's [labels.*] tables, in `lang` (zh or en); internal and unlabelled keys are
+    left out. A value that is a list of rows (dicts) comes back as rows whose keys are
+    labels too, in the order of the column's own label tables."""
+    lang = "en" if lang == "en" else "zh"
+    rows = []
+    for col, spec in rule.labels.items():
+        if col in rule.internal or col not in metrics:
+            continue
+        value = metrics[col]
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            keys = [k for k in spec if k not in ("zh", "en")]
+            value = [{spec[k][lang]: row.get(k) for k in keys if k in row} for row in value]
+        rows.append((spec[lang], value))
+    return rows
+
+
+def figure_text(value: object) -> str:
+    """A figure value as a page shows it: amounts and ratios (floats in the stored JSON)
+    with thousands separators and two decimals, lists joined with 、, nothing for null."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "✓" if value else "✗"
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    if isinstance(value, list):
+        return "、".join(figure_text(v) for v in value)
+    return str(value)
 
 
 def load_rules(extra_dirs: list[Path] | None = None) -> dict[str, Rule]:

@@ -17,10 +17,12 @@ Before the rules run, the scan builds the tables they read (TEMP, this connectio
                  refund row names (refund_of)
   power          giver, official, relation: the giver is the official's subordinate or
                  service object ('both' when both) and not also his family
-  aa_settings    one row: words, max_amount ([aa_shares] in rpa.toml)
-  aa_shares      id: every packet, group-packet share, transfer or QR payment whose memo
-                 names an AA word (case-insensitive) and whose amount is at most max_amount:
-                 a share of a shared bill, no gift (rules leave these out alike)
+  aa_settings    one row: words, max_amount, by_shape, min_repeats ([aa_shares] in rpa.toml)
+  aa_shares      id, how: every packet, group-packet share, transfer or QR payment whose
+                 memo names an AA, meal or fare word (case-insensitive) and whose amount is
+                 at most max_amount (how = 'words'), and with by_shape every settlement by
+                 its shape (how = 'shape': AA_SHARES_SQL): a share of a shared bill or a
+                 colleague paying lunch back, no gift (rules leave these out alike)
   gifts          id, ts, day, kind, giver, giver_person, receiver, amount, aa: every
                  accepted person-to-person packet, group-packet share or transfer (not
                  refunded, returned or pending; amount net of linked refunds) that a rule
@@ -58,7 +60,7 @@ from analyzer.db import transaction
 from analyzer.errors import RpaError
 from analyzer.params import identifier, literal
 from analyzer.pause import pause_point
-from analyzer.rules import OUTPUT_COLUMNS, SEVERITIES, Rule, RuleError, placeholders
+from analyzer.rules import OUTPUT_COLUMNS, SEVERITIES, Rule, RuleError, check_labels, placeholders
 
 SCOPES = ("all", "election", "promotion", "custom", "festival")
 
@@ -315,24 +317,80 @@ WHERE m.kind IN ('red_packet', 'group_red_packet', 'transfer')
 """
 
 
+# Amounts people choose for a gift because of how they read (5.20 我爱你, 13.14 一生一世,
+# 1.68 一路发 …); repeated digits (6.66, 8.88, 99.9) and endings in 88, 66 or 99 are
+# lucky too (AA_SHARES_SQL). A settlement's amount is what the bill came to.
+LUCKY_AMOUNTS = ("5.2", "5.21", "52", "52.1", "13.14", "131.4", "1.314", "1.68", "16.8", "1.88", "18.8", "1.99", "19.9")
+
+# The settlements no rule counts as gifts or as payments to voters, once for all rules:
+# by their words (a memo naming an [aa_shares] word, at most max_amount) and, with
+# by_shape, by their shape whatever the memo says: a packet, transfer or QR payment of at
+# most max_amount that is no round ten and no lucky number (so an amount a gift never
+# has: 23.50, 37.80, 41.30), paid at a meal time (10:30–14:30 or 16:30–21:00) by a
+# colleague (relations.csv, or the same org unit) who is not the payee's subordinate or
+# service object, to the same person at least min_repeats times. A contractor's 199.50
+# twice a week stays a gift: he is the official's service object.
+AA_SHARES_SQL = """
+CREATE OR REPLACE TEMP TABLE aa_shares AS
+WITH worded AS (
+    -- the memo is matched case-insensitively (aa = AA); a NULL memo matches nothing
+    SELECT id, 'words' AS how FROM mv
+    WHERE kind IN ('red_packet', 'group_red_packet', 'transfer', 'qr_payment')
+      AND amount <= $max_amount
+      AND regexp_matches(memo, $pattern, 'i')
+),
+digits AS (
+    -- the amount's digits without the point and without leading or trailing zeros
+    -- (23.50 → 235, 6.66 → 666, 88.80 → 888)
+    SELECT m.id, m.payer_party, m.payee_party, m.payer_person, m.payee_person, m.amount, m.ts,
+           rtrim(ltrim(replace(format('{:.2f}', m.amount), '.', ''), '0'), '0') AS d
+    FROM mv AS m
+    WHERE $by_shape
+      AND m.kind IN ('red_packet', 'transfer', 'qr_payment')
+      AND m.status NOT IN ('refunded', 'returned')
+      AND m.amount <= $max_amount
+      AND m.amount % 10 <> 0
+      AND m.payer_person IS NOT NULL AND m.payee_person IS NOT NULL
+      AND m.payer_person <> m.payee_person
+      AND (hour(m.ts) * 60 + minute(m.ts) BETWEEN 630 AND 870 OR hour(m.ts) * 60 + minute(m.ts) BETWEEN 990 AND 1260)
+),
+shaped AS (
+    SELECT g.id, g.payer_party, g.payee_party
+    FROM digits AS g
+    WHERE NOT list_contains($lucky, g.amount)
+      AND NOT (length(g.d) >= 2 AND g.d = repeat(left(g.d, 1), length(g.d)))
+      AND right(format('{:.2f}', g.amount), 2) NOT IN ('88', '66', '99')
+      -- among colleagues: declared, or the same org unit
+      AND (EXISTS (SELECT 1 FROM rel AS c WHERE c.relation = 'colleague' AND c.person_id = g.payer_person AND c.other_id = g.payee_person)
+           OR EXISTS (SELECT 1 FROM people AS a JOIN people AS b ON a.org_unit = b.org_unit
+                      WHERE a.person_id = g.payer_person AND b.person_id = g.payee_person AND a.org_unit <> ''))
+      -- not from someone the payee has power over: that is what the gift rules are about
+      AND NOT EXISTS (SELECT 1 FROM power AS w WHERE w.giver = g.payer_person AND w.official = g.payee_person)
+),
+recurring AS (
+    -- settled again and again: at least min_repeats such payments from the payer to the payee
+    SELECT id, 'shape' AS how
+    FROM (SELECT id, count(*) OVER (PARTITION BY payer_party, payee_party) AS n FROM shaped) AS s
+    WHERE n >= $min_repeats
+)
+SELECT id, max(how) AS how FROM (SELECT * FROM worded UNION ALL SELECT * FROM recurring) AS a GROUP BY id
+"""
+
+
 def _gift_tables(con, settings: Settings) -> None:
     """aa_settings, aa_shares and gifts (see the module docstring)."""
     from analyzer.config import ConfigError
 
     aa = settings.aa_shares
-    con.execute("CREATE OR REPLACE TEMP TABLE aa_settings (words VARCHAR[], max_amount DECIMAL(18,2))")
-    con.execute("INSERT INTO aa_settings VALUES (?, ?)", [list(aa.words), aa.max_amount])
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE aa_settings (words VARCHAR[], max_amount DECIMAL(18,2), by_shape BOOLEAN, min_repeats INTEGER)"
+    )
+    con.execute("INSERT INTO aa_settings VALUES (?, ?, ?, ?)", [list(aa.words), aa.max_amount, aa.by_shape, aa.min_repeats])
     try:
-        # the memo is matched case-insensitively (aa = AA); a NULL memo matches nothing
         con.execute(
-            """
-            CREATE OR REPLACE TEMP TABLE aa_shares AS
-            SELECT id FROM mv
-            WHERE kind IN ('red_packet', 'group_red_packet', 'transfer', 'qr_payment')
-              AND amount <= $max_amount
-              AND regexp_matches(memo, $pattern, 'i')
-            """,
-            {"max_amount": aa.max_amount, "pattern": "|".join(aa.words)},
+            AA_SHARES_SQL,
+            {"max_amount": aa.max_amount, "pattern": "|".join(aa.words), "by_shape": aa.by_shape,
+             "min_repeats": aa.min_repeats, "lucky": [Decimal(x) for x in LUCKY_AMOUNTS]},
         )
     except duckdb.Error as exc:
         raise ConfigError(f"rpa.toml [aa_shares] words: {str(exc).splitlines()[0]}") from None
@@ -458,6 +516,7 @@ def run_rule(con: duckdb.DuckDBPyConnection, rule: Rule, params: dict) -> None:
     missing = [c for c in OUTPUT_COLUMNS if c not in types]
     if missing:
         raise RuleError(f"rule {rule.id} does not return the column(s) {', '.join(missing)}")
+    check_labels(rule, types)
     for lang in ("reason_zh", "reason_en"):
         unknown = placeholders(getattr(rule, lang)) - set(types) - set(params)
         if unknown:
@@ -552,6 +611,81 @@ CONTENT_COLUMNS = (
 )
 
 
+# The key of a finding's metrics that records how its evidence changed across scans
+# (a list of {scan_id, status, added, removed}; movement ids). No rule returns it.
+EVIDENCE_HISTORY = "_evidence_history"
+
+
+def _carry_identity(con, source: str, rule_ids: list[str], scan_id: int) -> None:
+    """A finding keeps its identity as the case grows. A finding given now under an id
+    that is not stored (its evidence changed: new data added a movement, a refund took
+    one away) is the successor of the stored finding of the same rule that this scan did
+    not give again and whose evidence it mostly holds (at least half of it): it takes
+    that finding's id, so its triage decisions stay with it, and its metrics record what
+    changed (EVIDENCE_HISTORY: the scan, the status the finding had, the subject it had
+    when that changed — a game's biggest winner can change with a further night — and
+    the movements added and removed), after the history it had. One successor per
+    stored finding and one stored finding per successor: the most evidence shared, then
+    the oldest. Set-wise; the join is bounded by the movements the two share and only
+    takes findings whose id is new."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE successors AS
+        WITH new_evidence AS (
+            SELECT id AS new_id, unnest(evidence) AS tx FROM {source} WHERE id NOT IN (SELECT id FROM findings)
+        ),
+        old_evidence AS (
+            -- stored findings of the rules that ran, not given again, that hold one of those movements
+            SELECT id AS old_id, unnest(evidence) AS tx FROM findings
+            WHERE list_contains($ids, rule) AND id NOT IN (SELECT id FROM {source})
+        ),
+        shared AS (
+            -- bounded by the movement: pairs that share one at least, and how many
+            SELECT n.new_id, o.old_id, count(*) AS shared
+            FROM new_evidence AS n JOIN old_evidence AS o ON o.tx = n.tx
+            GROUP BY n.new_id, o.old_id
+        ),
+        candidates AS (
+            SELECT s.new_id, s.old_id, s.shared, o.first_scan_id, o.metrics AS old_metrics, o.subject AS old_subject,
+                   f.subject AS new_subject, o.evidence AS old_evidence, f.evidence AS new_evidence
+            FROM shared AS s
+            JOIN {source} AS f ON f.id = s.new_id
+            JOIN findings AS o ON o.id = s.old_id AND o.rule = f.rule
+            WHERE 2 * s.shared >= len(o.evidence)
+        ),
+        ranked AS (
+            SELECT *, row_number() OVER (PARTITION BY new_id ORDER BY shared DESC, first_scan_id, old_id) AS rank_new,
+                      row_number() OVER (PARTITION BY old_id ORDER BY shared DESC, new_id) AS rank_old
+            FROM candidates
+        )
+        SELECT r.new_id, r.old_id,
+               list_concat(
+                   coalesce(CAST(json_extract(r.old_metrics, '$.{EVIDENCE_HISTORY}') AS JSON[]), CAST([] AS JSON[])),
+                   CASE WHEN list_sort(r.new_evidence) = list_sort(r.old_evidence) THEN CAST([] AS JSON[])
+                        ELSE [to_json(struct_pack(
+                                 scan_id := $scan,
+                                 status := coalesce((SELECT t.status FROM triage AS t WHERE t.finding_id = r.old_id
+                                                     ORDER BY t.triage_id DESC LIMIT 1), 'new'),
+                                 subject_was := CASE WHEN r.old_subject <> r.new_subject THEN r.old_subject END,
+                                 added := list_filter(r.new_evidence, lambda x: NOT list_contains(r.old_evidence, x)),
+                                 removed := list_filter(r.old_evidence, lambda x: NOT list_contains(r.new_evidence, x))))]
+                   END) AS history
+        FROM ranked AS r
+        WHERE rank_new = 1 AND rank_old = 1
+        """,
+        {"ids": rule_ids, "scan": scan_id},
+    )
+    con.execute(
+        f"""
+        UPDATE {source} SET id = s.old_id,
+               metrics = CASE WHEN len(s.history) = 0 THEN {source}.metrics
+                              ELSE json_merge_patch({source}.metrics, json_object('{EVIDENCE_HISTORY}', to_json(s.history)))::VARCHAR END
+        FROM successors AS s
+        WHERE {source}.id = s.new_id
+        """
+    )
+
+
 def _store(con, rules, params, scope, since, until, started, today, actor) -> dict[str, tuple[int, int, int]]:
     """Store the scan's findings, set-wise, in one transaction with its scans row and
     audit entry. Returns per rule: (new, suppressed, went stale)."""
@@ -570,6 +704,7 @@ def _store(con, rules, params, scope, since, until, started, today, actor) -> di
                    QUALIFY row_number() OVER (PARTITION BY id ORDER BY score DESC, window_name NULLS LAST) = 1"""
             )
             source = "found_unique"
+        _carry_identity(con, source, ids, scan_id)
         # Each finding with the suppression in force today that matches it (the oldest),
         # and whether it is stored already exactly as given now (`same`).
         same = " AND ".join(f"o.{c} IS NOT DISTINCT FROM f.{c}" for c in CONTENT_COLUMNS)

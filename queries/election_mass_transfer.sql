@@ -6,6 +6,7 @@
 -- false_positives = ["A family group's New Year lucky-money burst that happens to fall in the window (family is excluded only when relations.csv says so)", "Reimbursements by a branch treasurer of expenses members advanced (报销), or money a collector returns (dues, a cancelled group purchase): the data shows only payments to members; ask for the accounts (a memo alone is not excused: a vote buyer can write one)", "A loan from a member repaid later than return_days ([giving_back] in rpa.toml), or repaid in cash and then again by transfer; AA shares whose memo names none of the [aa_shares] words or that exceed its max_amount (AA shares, repayments within return_days and gifts at a declared occasion of the recipient or his family are already left out)", "Gifts for a member's occasion the investigators have not declared in rpa.toml [[events]]: declare it and rescan"]
 -- reason_zh = "换届窗口「{window_name}」内向{unit_zh}{n_recipients}人（其中党员{n_party_members}名）发红包、转账{txn_count}笔，共¥{total_amount}（阈值：{min_recipients}人，超出{excess}人）"
 -- reason_en = "In election window '{window_name}', paid {n_recipients} people{unit_en} ({n_party_members} of them Party members) {txn_count} packets/transfers totalling ¥{total_amount} (threshold: {min_recipients} people, exceeded by {excess})"
+-- internal = ["unit_zh", "unit_en"]
 --
 -- [params.min_recipients]
 -- default = 5
@@ -13,6 +14,19 @@
 -- [params.min_amount]
 -- default = 0.01
 -- description = "smallest payment counted, in yuan (any packet to voters counts)"
+--
+-- [labels.n_recipients]
+-- zh = "收款人数"
+-- en = "Recipients"
+-- [labels.n_party_members]
+-- zh = "其中党员人数"
+-- en = "Party members among them"
+-- [labels.excess]
+-- zh = "超出阈值人数"
+-- en = "Recipients over the threshold"
+-- [labels.org_unit]
+-- zh = "选举单位"
+-- en = "Electing unit"
 
 WITH repaid_one AS (
     -- payments that give back money the recipient had paid the sender (a loan repaid, a

@@ -6,6 +6,7 @@
 -- false_positives = ["The official collecting money for a joint purchase or a team expense whose memo does not say AA or 群收款", "Repayment of money the official advanced to his staff (e.g. a business trip), visible as earlier payments from him", "A relation declared in relations.csv that has ended (a former subordinate)", "Wedding or funeral gifts within the customary amount: declare the occasion in rpa.toml [[events]] and judge by the amounts"]
 -- reason_zh = "{span_days}天内{n_payers}名下属或管理服务对象（下属{n_subordinates}人、管理服务对象{n_service_objects}人）向{subject_label}发红包、转账{txn_count}笔，共¥{total_amount}（阈值：{span_days_max}天内≥{min_payers}人；超出{excess_payers}人）{window_note_zh}"
 -- reason_en = "Within {span_days} days {n_payers} of the official's subordinates and service objects (subordinates: {n_subordinates}, service objects: {n_service_objects}) paid {subject_label} {txn_count} packets/transfers totalling ¥{total_amount} (threshold: ≥ {min_payers} people within {span_days_max} days; exceeded by {excess_payers}){window_note_en}"
+-- internal = ["window_note_zh", "window_note_en"]
 --
 -- [params.span_days_max]
 -- default = 30
@@ -19,6 +20,31 @@
 -- [params.return_days]
 -- default = 7
 -- description = "a payment the official gave back (same amount or more to the same person) within this many days is not counted"
+--
+-- [labels.subject_label]
+-- zh = "公职人员"
+-- en = "Official"
+-- [labels.n_payers]
+-- zh = "付款人数"
+-- en = "Payers"
+-- [labels.excess_payers]
+-- zh = "超出阈值人数"
+-- en = "Payers over the threshold"
+-- [labels.n_subordinates]
+-- zh = "下属人数"
+-- en = "Subordinates"
+-- [labels.n_service_objects]
+-- zh = "管理服务对象人数"
+-- en = "Service objects"
+-- [labels.span_days]
+-- zh = "时间跨度（天）"
+-- en = "Span (days)"
+-- [labels.n_in_window]
+-- zh = "窗口内笔数"
+-- en = "Payments in a window"
+-- [labels.payers_in_window]
+-- zh = "窗口内付款人数"
+-- en = "Payers in a window"
 
 WITH pay AS (
     -- payments to an official from a person declared as his subordinate or service object

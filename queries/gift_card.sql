@@ -6,6 +6,7 @@
 -- false_positives = ["A subordinate or service object buying cards for his own family or his own staff (the recipient is invisible when the payee is the card merchant)", "A company's bulk purchase of cards as staff welfare, bought by a service object's accountant", "Cards the official handed in to the unit's 廉政账户 or returned in person (not in the data)", "A gift card sent to an official by a friend of the family who is not on the roster as family"]
 -- reason_zh = "{buyer_name}（{relation_zh}）涉及礼品卡/预付卡{txn_count}笔，共¥{total_amount}，单笔最高¥{max_card}。触发：{branches_zh}"
 -- reason_en = "{txn_count} gift/prepaid card movement(s) by {buyer_name} ({relation_en}) totalling ¥{total_amount}, largest ¥{max_card}. Fired: {branches_en}"
+-- internal = ["buyer", "relation_zh", "relation_en", "branches_zh", "branches_en"]
 --
 -- [params.days_before]
 -- default = 15
@@ -19,6 +20,28 @@
 -- [params.named_limit]
 -- default = 5000.0
 -- description = "the 记名 prepaid-card cap in yuan: above it the purchase is several cards at once; the reason says so and the score rises"
+--
+-- [labels.buyer_name]
+-- zh = "购卡人"
+-- en = "Buyer"
+-- [labels.max_card]
+-- zh = "最大单卡金额（元）"
+-- en = "Largest card (yuan)"
+-- [labels.n_official]
+-- zh = "公职人员本人购卡笔数"
+-- en = "Cards bought for the official"
+-- [labels.n_festival]
+-- zh = "节前购卡笔数"
+-- en = "Cards bought before a festival"
+-- [labels.n_limit]
+-- zh = "超过卡额上限笔数"
+-- en = "Cards over the limit"
+-- [labels.seasons]
+-- zh = "节日"
+-- en = "Festivals"
+-- [labels.family_recipients]
+-- zh = "家属收卡人"
+-- en = "Family recipients"
 
 WITH cards AS (
     SELECT m.id, m.ts, m.day, m.payer_party, m.payer_person, m.payee_party, m.payee_person,

@@ -6,6 +6,7 @@
 -- false_positives = ["A subordinate or service object who is also a close relative or an old friend of the family (add the family relation if the investigators accept it)", "Gifts the official returned in cash or handed to the unit's 廉政账户 after the event (not in the data)", "Payments to the family for the banquet itself (a caterer who is a service object) or AA shares of a shared trip", "An occasion whose declared days are too wide, catching festival or ordinary gifts (check [[events]] days)"]
 -- reason_zh = "借{owner_zh}{kind_zh}（{occasion_day}，前后{occasion_days}日）收受{relation_zh}{n_givers}人（{giver_names}）礼金{txn_count}笔，共¥{total_amount}，未见退还（阈值：≥{min_givers}人或合计≥¥{min_total}；{excess_zh}）"
 -- reason_en = "Around {occasion_en} ({occasion_day}, ± {occasion_days} days) kept {txn_count} gift(s) totalling ¥{total_amount} from {n_givers} {relation_en} ({giver_names}), none given back (thresholds: ≥ {min_givers} givers or a total ≥ ¥{min_total}; {excess_en})"
+-- internal = ["occasion_owner", "occasion_kind", "kind_zh", "owner_zh", "occasion_en", "relation_zh", "relation_en", "excess_zh", "excess_en"]
 --
 -- [params.min_givers]
 -- default = 3
@@ -13,6 +14,28 @@
 -- [params.min_total]
 -- default = 2000.0
 -- description = "total in yuan from subordinates / service objects at one occasion that is reported whatever the number of givers (two to four customary 500–1,000-yuan 礼金)"
+--
+-- [labels.occasion_owner_name]
+-- zh = "事主"
+-- en = "Occasion of"
+-- [labels.occasion_day]
+-- zh = "日期"
+-- en = "Date"
+-- [labels.occasion_days]
+-- zh = "前后计算天数"
+-- en = "Days either side"
+-- [labels.giver_names]
+-- zh = "送礼人"
+-- en = "Givers"
+-- [labels.n_givers]
+-- zh = "送礼人数"
+-- en = "Number of givers"
+-- [labels.gifts_from_subordinates]
+-- zh = "来自下属的笔数"
+-- en = "Gifts from subordinates"
+-- [labels.gifts_from_service_objects]
+-- zh = "来自管理服务对象的笔数"
+-- en = "Gifts from service objects"
 
 WITH household AS (
     -- the official and his family: who may receive the gifts of his occasion

@@ -2,10 +2,11 @@
 -- title_zh = "非节日、无婚丧喜庆事由收受红包、转账"
 -- severity = "medium"
 -- regulation = "《中国共产党纪律处分条例》（2023）第九十七条（收受明显超出正常礼尚往来的礼品、礼金）、第九十八条（向公职人员赠送礼金）；《公职人员政务处分法》第三十四条；中央纪委法规室对“明显超出正常礼尚往来”的解释（当地习俗、有来有往）"
--- rationale = """The two legitimate occasions for 礼尚往来 are festivals and 婚丧喜庆 events; a gift on a day that is neither (既不逢年过节，又无喜庆之事) has no customary reason, and a one-way stream of them from the same person is the pattern of the 南沙 and 龙岩 cases (hundreds of small packets from 管理服务对象 over two years). The rule sums, per recipient (an official or a Party member) and giver outside his family, the accepted packets and transfers that fall outside every festive season (festive_days) and outside every declared occasion of either side or of either side's family (occasions ± days). It flags a pair when the total reaches min_total or when there are at least min_gifts gifts of min_gift or more. Gifts refunded, returned or still pending do not count (refunds are netted), nor do gifts the recipient gave back within return_days (a payment to the giver of about the same amount, ± return_tolerance, matched one to one first and then in bulk: the scan table given_back, [giving_back] in rpa.toml, one ledger per recipient and giver over all the gifts between them, festive ones included): giving back is refusing, not 礼尚往来. Reciprocity (礼尚往来): what else the recipient paid the same giver, from reciprocity_days before the first gift to reciprocity_days after the last one (festivals included; less the amount that gave gifts back), is set against the gifts kept: at reciprocal_ratio or more the pair is not reported, below it the finding is lowered by one severity step. A giver who is the recipient's subordinate or service object raises the finding to high (不论金额多大), as does a total of high_total or more."""
+-- rationale = """The two legitimate occasions for 礼尚往来 are festivals and 婚丧喜庆 events; a gift on a day that is neither (既不逢年过节，又无喜庆之事) has no customary reason, and a one-way stream of them from the same person is the pattern of the 南沙 and 龙岩 cases (hundreds of small packets from 管理服务对象 over two years). The rule sums, per recipient (an official or a Party member) and giver outside his family, the accepted packets and transfers that fall outside every festive season (festive_days) and outside every declared occasion of either side or of either side's family (occasions ± days). It flags a pair when the total reaches min_total or when there are at least min_gifts gifts of min_gift or more. Gifts refunded, returned or still pending do not count (refunds are netted), nor do gifts the recipient gave back within return_days (a payment to the giver of about the same amount, ± return_tolerance, matched one to one first and then in bulk: the scan table given_back, [giving_back] in rpa.toml, one ledger per recipient and giver over all the gifts between them, festive ones included): giving back is refusing, not 礼尚往来. Reciprocity (礼尚往来): what else the recipient paid the same giver, from reciprocity_days before the first gift to reciprocity_days after the last one (festivals included; less the amount that gave gifts back), is set against the gifts kept: at reciprocal_ratio or more the pair is not reported, below it the finding is lowered by one severity step. A giver who is the recipient's subordinate or service object raises the finding to high (不论金额多大), as does a total of high_total or more. The reason also says how unusual this is for the person: what he received of gifts outside festivals and occasions (every giver) in the calendar month of the pair's last gift, against his monthly average over the up to 12 months before it that the data covers (said from three months of data; a first such gift after months without is said as such)."""
 -- false_positives = ["Gifts for an occasion the investigators have not declared in rpa.toml [[events]] (a birthday, a child's exam success, a house move): declare it and rescan", "Family members missing from relations.csv (a brother-in-law, an in-law's account): add the relation", "Repayment of a private loan or an advance paid for the recipient, or payment for goods bought from him (read the memo)", "Reciprocity paid through another channel (cash, a spouse's account) that the data does not show", "AA settlements whose memo names none of the [aa_shares] words in rpa.toml (by default AA / 群收款 / 均摊 / 分摊 / 平摊), or shares above its max_amount (by default 500 yuan)"]
--- reason_zh = "既不逢年过节、又无婚丧喜庆事由，收受{giver_name}（{giver_relation_zh}）红包、转账{txn_count}笔，共¥{total_amount}（阈值：合计≥¥{min_total}，或每笔≥¥{min_gift}的礼金≥{min_gifts}笔；{excess_zh}）{reciprocity_zh}"
--- reason_en = "Outside every festive season and declared occasion, received {txn_count} packet(s)/transfer(s) totalling ¥{total_amount} from {giver_name} ({giver_relation_en}) (thresholds: total ≥ ¥{min_total}, or ≥ {min_gifts} gifts of ¥{min_gift} or more; {excess_en}){reciprocity_en}"
+-- reason_zh = "既不逢年过节、又无婚丧喜庆事由，收受{giver_name}（{giver_relation_zh}）红包、转账{txn_count}笔，共¥{total_amount}（阈值：合计≥¥{min_total}，或每笔≥¥{min_gift}的礼金≥{min_gifts}笔；{excess_zh}）{reciprocity_zh}{habit_zh}"
+-- reason_en = "Outside every festive season and declared occasion, received {txn_count} packet(s)/transfer(s) totalling ¥{total_amount} from {giver_name} ({giver_relation_en}) (thresholds: total ≥ ¥{min_total}, or ≥ {min_gifts} gifts of ¥{min_gift} or more; {excess_en}){reciprocity_en}{habit_en}"
+-- internal = ["giver", "giver_relation_zh", "giver_relation_en", "excess_zh", "excess_en", "reciprocity_zh", "reciprocity_en", "habit_zh", "habit_en"]
 --
 -- [params.min_total]
 -- default = 200.0
@@ -25,6 +26,28 @@
 -- [params.reciprocal_ratio]
 -- default = 0.8
 -- description = "share of the gifts the recipient paid back to the giver at which the exchange counts as 礼尚往来 and the pair is not reported; any smaller repayment lowers the severity one step"
+--
+-- [labels.giver_name]
+-- zh = "送礼人"
+-- en = "Giver"
+-- [labels.n_sizable]
+-- zh = "达到计数标准的礼金笔数"
+-- en = "Gifts of the counted size"
+-- [labels.paid_back]
+-- zh = "同期回付（元）"
+-- en = "Paid back to the giver (yuan)"
+-- [labels.habit_this_month]
+-- zh = "当月同类收受（元）"
+-- en = "Received of the kind that month (yuan)"
+-- [labels.habit_monthly_avg]
+-- zh = "此前月均（元）"
+-- en = "Monthly average before (yuan)"
+-- [labels.habit_months]
+-- zh = "比较月数"
+-- en = "Months compared"
+-- [labels.habit_ratio]
+-- zh = "为月均的倍数"
+-- en = "Times the monthly average"
 
 WITH received AS (
     -- accepted gifts to an official or a Party member from outside his family (the scan
@@ -120,6 +143,22 @@ judged AS (
     LEFT JOIN people AS gp ON gp.person_id = pr.giver_person
     -- 礼尚往来: paid back at least reciprocal_ratio of the gifts → not reported
     WHERE coalesce(b.amount, 0) < pr.total_amount * $reciprocal_ratio
+),
+habit AS (
+    -- how unusual this is for the person: what he received of the kind (the rule's own
+    -- gifts, every giver) in the calendar month of the pair's last gift, against his
+    -- monthly average over the up to 12 months before it that the data covers
+    SELECT pp.recipient AS habit_receiver, pp.giver AS habit_giver,
+           date_trunc('month', pp.end_ts) AS habit_month,
+           least(12, date_diff('month', (SELECT date_trunc('month', min(ts)) FROM mv), date_trunc('month', pp.end_ts))) AS habit_months,
+           coalesce(sum(CASE WHEN g.ts >= date_trunc('month', pp.end_ts) THEN g.amount END), 0) AS habit_this_month,
+           coalesce(sum(CASE WHEN g.ts < date_trunc('month', pp.end_ts) THEN g.amount END), 0) AS habit_before
+    FROM judged AS pp
+    LEFT JOIN received AS g
+      ON g.receiver = pp.recipient
+     AND g.ts >= date_trunc('month', pp.end_ts) - INTERVAL 12 MONTH
+     AND g.ts < date_trunc('month', pp.end_ts) + INTERVAL 1 MONTH
+    GROUP BY pp.recipient, pp.giver, pp.end_ts
 )
 SELECT
     recipient AS subject,
@@ -160,5 +199,21 @@ SELECT
     CASE WHEN paid_back > 0
          THEN '; paid the giver back ¥' || CASE WHEN paid_back = round(paid_back) THEN format('{:,}', CAST(paid_back AS BIGINT)) ELSE format('{:,.2f}', paid_back) END || ' (' || format('{:.0f}', 100 * paid_back / total_amount)
               || '%, below the reciprocity ratio of ' || format('{:.0f}', 100 * $reciprocal_ratio) || '%; severity lowered one step)'
-         ELSE '' END AS reciprocity_en
+         ELSE '' END AS reciprocity_en,
+    h.habit_this_month,
+    CASE WHEN h.habit_months > 0 THEN round((h.habit_before / h.habit_months), 2) END AS habit_monthly_avg,
+    h.habit_months,
+    CASE WHEN h.habit_months > 0 AND h.habit_before > 0 THEN round((h.habit_this_month / (h.habit_before / h.habit_months)), 1) END AS habit_ratio,
+    -- said only where it means something: three months or more of data before the month
+    CASE WHEN h.habit_months < 3 THEN ''
+         WHEN h.habit_before = 0 THEN '；当月（' || strftime(h.habit_month, '%Y-%m') || '）非节日收受红包、转账共¥' || CASE WHEN h.habit_this_month = round(h.habit_this_month) THEN format('{:,}', CAST(h.habit_this_month AS BIGINT)) ELSE format('{:,.2f}', h.habit_this_month) END
+              || '，此前' || CAST(h.habit_months AS VARCHAR) || '个月未收受过'
+         ELSE '；当月（' || strftime(h.habit_month, '%Y-%m') || '）非节日收受红包、转账共¥' || CASE WHEN h.habit_this_month = round(h.habit_this_month) THEN format('{:,}', CAST(h.habit_this_month AS BIGINT)) ELSE format('{:,.2f}', h.habit_this_month) END || '，为其此前'
+              || CAST(h.habit_months AS VARCHAR) || '个月月均（¥' || CASE WHEN round((h.habit_before / h.habit_months), 2) = round(round((h.habit_before / h.habit_months), 2)) THEN format('{:,}', CAST(round((h.habit_before / h.habit_months), 2) AS BIGINT)) ELSE format('{:,.2f}', round((h.habit_before / h.habit_months), 2)) END || '）的' || CASE WHEN round((h.habit_this_month / (h.habit_before / h.habit_months)), 1) = round((h.habit_this_month / (h.habit_before / h.habit_months))) THEN CAST(CAST(round((h.habit_this_month / (h.habit_before / h.habit_months))) AS BIGINT) AS VARCHAR) ELSE format('{:.1f}', (h.habit_this_month / (h.habit_before / h.habit_months))) END || '倍' END AS habit_zh,
+    CASE WHEN h.habit_months < 3 THEN ''
+         WHEN h.habit_before = 0 THEN '; in ' || strftime(h.habit_month, '%Y-%m') || ' he received outside festivals and occasions ¥' || CASE WHEN h.habit_this_month = round(h.habit_this_month) THEN format('{:,}', CAST(h.habit_this_month AS BIGINT)) ELSE format('{:,.2f}', h.habit_this_month) END
+              || ', none in the ' || CAST(h.habit_months AS VARCHAR) || ' months before'
+         ELSE '; in ' || strftime(h.habit_month, '%Y-%m') || ' he received outside festivals and occasions ¥' || CASE WHEN h.habit_this_month = round(h.habit_this_month) THEN format('{:,}', CAST(h.habit_this_month AS BIGINT)) ELSE format('{:,.2f}', h.habit_this_month) END || ', ' || CASE WHEN round((h.habit_this_month / (h.habit_before / h.habit_months)), 1) = round((h.habit_this_month / (h.habit_before / h.habit_months))) THEN CAST(CAST(round((h.habit_this_month / (h.habit_before / h.habit_months))) AS BIGINT) AS VARCHAR) ELSE format('{:.1f}', (h.habit_this_month / (h.habit_before / h.habit_months))) END
+              || '× the monthly average of the ' || CAST(h.habit_months AS VARCHAR) || ' months before (¥' || CASE WHEN round((h.habit_before / h.habit_months), 2) = round(round((h.habit_before / h.habit_months), 2)) THEN format('{:,}', CAST(round((h.habit_before / h.habit_months), 2) AS BIGINT)) ELSE format('{:,.2f}', round((h.habit_before / h.habit_months), 2)) END || ')' END AS habit_en
 FROM judged
+JOIN habit AS h ON h.habit_receiver = judged.recipient AND h.habit_giver = judged.giver

@@ -6,6 +6,7 @@
 -- false_positives = ["Selling one's own second-hand goods or a one-off event (a car sale, a wedding) — look at the span and the memos", "Collecting money on behalf of a class, a residents' group or a club without AA/群收款 in the memo (班费, 团购)", "A spouse's or child's business paid into the official's QR code (still worth asking: 第三十三条 on 特定关系人)", "Rent from several tenants of a legally owned flat"]
 -- reason_zh = "{span_days}天内{subject_label}收取{n_payers}名外部人员的扫码付款、转账{txn_count}笔，共¥{total_amount}，笔均¥{avg_amount}（阈值：{span_days_max}天内≥{min_payers}人且≥{min_payments}笔；超出{excess_payers}人、{excess_payments}笔）{service_note_zh}"
 -- reason_en = "Within {span_days} days {subject_label} took {txn_count} QR-code payments and transfers from {n_payers} outsiders, totalling ¥{total_amount}, ¥{avg_amount} on average (threshold: ≥ {min_payers} people and ≥ {min_payments} payments within {span_days_max} days; exceeded by {excess_payers} payer(s) and {excess_payments} payment(s)){service_note_en}"
+-- internal = ["service_note_zh", "service_note_en"]
 --
 -- [params.span_days_max]
 -- default = 30
@@ -19,6 +20,31 @@
 -- [params.min_amount]
 -- default = 0.01
 -- description = "smallest payment counted, in yuan"
+--
+-- [labels.subject_label]
+-- zh = "公职人员"
+-- en = "Official"
+-- [labels.n_payers]
+-- zh = "付款人数"
+-- en = "Payers"
+-- [labels.excess_payers]
+-- zh = "超出阈值人数"
+-- en = "Payers over the threshold"
+-- [labels.excess_payments]
+-- zh = "超出阈值笔数"
+-- en = "Payments over the threshold"
+-- [labels.n_unresolved]
+-- zh = "名册外付款人数"
+-- en = "Payers not on the roster"
+-- [labels.n_service_objects]
+-- zh = "管理服务对象人数"
+-- en = "Service objects"
+-- [labels.avg_amount]
+-- zh = "平均金额（元）"
+-- en = "Average amount (yuan)"
+-- [labels.span_days]
+-- zh = "时间跨度（天）"
+-- en = "Span (days)"
 
 WITH pay AS (
     -- QR-code payments and transfers to an official from someone who is not his family,

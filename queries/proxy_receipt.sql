@@ -6,6 +6,7 @@
 -- false_positives = ["The family member's own dealings with the giver: pay for work, goods sold, a loan repaid, rent (read the memo; the giver may be a client of the spouse's business)", "A giver who is also the family member's own relative or close friend (add the relation)", "Gifts returned by the official himself rather than by the family member, or in cash (not matched)", "Reciprocal lucky money between two families' children at New Year, when the official's family paid the giver's family back through another member"]
 -- reason_zh = "{official_name}的家属{family_name}（{family_member}）收受其{relation_zh}{n_givers}人（{giver_names}）红包、转账{txn_count}笔，共¥{total_amount}，未见在{return_days}日内退还（阈值：任意金额，超出¥{total_amount}；合计≥¥{high_total}或≥{high_count}笔为高风险）"
 -- reason_en = "{official_name}'s family member {family_name} ({family_member}) kept {txn_count} packet(s)/transfer(s) totalling ¥{total_amount} from {n_givers} {relation_en} of {official_name} ({giver_names}), with no give-back within {return_days} days in the data (threshold: any amount, exceeded by ¥{total_amount}; high from ¥{high_total} or {high_count} gifts)"
+-- internal = ["family_member", "givers", "relation_zh", "relation_en"]
 --
 -- [params.high_total]
 -- default = 1000.0
@@ -16,6 +17,28 @@
 -- [params.low_total]
 -- default = 50.0
 -- description = "total in yuan below which the finding is low (a token lucky-money packet for a child; still reported)"
+--
+-- [labels.family_name]
+-- zh = "代收家属"
+-- en = "Family member who received"
+-- [labels.official_name]
+-- zh = "公职人员"
+-- en = "Official"
+-- [labels.giver_names]
+-- zh = "送礼人"
+-- en = "Givers"
+-- [labels.n_givers]
+-- zh = "送礼人数"
+-- en = "Number of givers"
+-- [labels.gifts_from_subordinates]
+-- zh = "来自下属的笔数"
+-- en = "Gifts from subordinates"
+-- [labels.gifts_from_service_objects]
+-- zh = "来自管理服务对象的笔数"
+-- en = "Gifts from service objects"
+-- [labels.return_days]
+-- zh = "退还期限（天）"
+-- en = "Give-back period (days)"
 
 WITH proxies AS (
     -- giver → family member of the official (rel lists family both ways round), where

@@ -6,6 +6,7 @@
 -- false_positives = ["A sender wrongly declared a service object, or a relation that ended (the scan has no dates for relations)", "Grabs the official handed back in ways the data does not show (cash, a returned packet outside the data): ask", "A work group where the official sends about as much as he grabs: read amount_back"]
 -- reason_zh = "{first_day}至{last_day}（历时{duration_days}天，其中{active_months}个月里的{active_days}天）{subject_label}抢得其{relation_zh}{sender_label}所发群红包{txn_count}次，共¥{total_amount}（阈值：≥{min_grabs}次或≥¥{min_amount}；{excess_zh}）；同期对方抢得其群红包{n_back}次、¥{amount_back}"
 -- reason_en = "From {first_day} to {last_day} ({duration_days} days; grabs on {active_days} days in {active_months} months) {subject_label} grabbed {txn_count} shares, ¥{total_amount} in all, of group red packets sent by {sender_label}, a {relation_en} of the official (threshold: ≥ {min_grabs} grabs or ≥ ¥{min_amount}; {excess_en}); in the same period the sender grabbed {n_back} shares, ¥{amount_back}, of the official's group packets"
+-- internal = ["sender", "relation", "relation_zh", "relation_en", "excess_zh", "excess_en"]
 --
 -- [params.min_grabs]
 -- default = 30
@@ -16,6 +17,40 @@
 -- [params.high_amount]
 -- default = 10000.0
 -- description = "yuan from which the finding is high: the level at which the cited cases ended in 诫勉 or removal from post"
+--
+-- [labels.subject_label]
+-- zh = "抢包人"
+-- en = "Grabber"
+-- [labels.sender_label]
+-- zh = "发包人"
+-- en = "Sender"
+-- [labels.first_day]
+-- zh = "首次"
+-- en = "First"
+-- [labels.last_day]
+-- zh = "末次"
+-- en = "Last"
+-- [labels.duration_days]
+-- zh = "持续天数"
+-- en = "Duration (days)"
+-- [labels.active_days]
+-- zh = "有抢包的天数"
+-- en = "Days with grabs"
+-- [labels.active_months]
+-- zh = "有抢包的月数"
+-- en = "Months with grabs"
+-- [labels.excess_grabs]
+-- zh = "超出阈值次数"
+-- en = "Grabs over the threshold"
+-- [labels.excess_amount]
+-- zh = "超出阈值金额（元）"
+-- en = "Amount over the threshold (yuan)"
+-- [labels.n_back]
+-- zh = "回付笔数"
+-- en = "Payments back"
+-- [labels.amount_back]
+-- zh = "回付金额（元）"
+-- en = "Paid back (yuan)"
 
 WITH dependants AS (
     -- one row per (sender, official) declared as service object or subordinate; a pair

@@ -6,6 +6,7 @@
 -- false_positives = ["Gifts for a wedding, birthday or other occasion the investigators have not declared in rpa.toml [[events]] (declared occasions of the receiver or his family are left out): declare it and rescan", "Parents or relatives not declared as family in relations.csv sending a child several 200-yuan New Year packets", "Repaying a loan or an advance in 200-yuan packets (ask for the reason; a transfer would have been the natural way)", "A couple not declared as family exchanging several 520s on 5-20", "Two runs of the same pair less than the window apart are reported as one run: read its span"]
 -- reason_zh = "{sender_label}于{span_minutes}分钟内向{receiver_label}连发接近上限的红包{txn_count}个（每个≥¥{near_amount}；当日单个红包上限¥{cap_amount}），共¥{total_amount}（阈值：{window_minutes}分钟内≥{min_packets}个且合计≥¥{threshold_amount}，即当日上限的{min_total_caps}倍；超出{excess_packets}个、¥{excess_amount}）{relation_note_zh}"
 -- reason_en = "{sender_label} sent {receiver_label} {txn_count} red packets near the cap (each ≥ ¥{near_amount}; the day's single-packet cap is ¥{cap_amount}) within {span_minutes} minutes, totalling ¥{total_amount} (threshold: ≥ {min_packets} packets within {window_minutes} minutes and ≥ ¥{threshold_amount} in all, {min_total_caps} × the day's cap; exceeded by {excess_packets} packet(s) and ¥{excess_amount}){relation_note_en}"
+-- internal = ["sender", "receiver", "relation_note_zh", "relation_note_en"]
 --
 -- [params.cap]
 -- default = 200.0
@@ -25,6 +26,40 @@
 -- [params.min_total_caps]
 -- default = 2.0
 -- description = "the run's sum must reach this many times the day's cap (2 × 200 = 400; 2 × 520 = 1,040 on cap days)"
+--
+-- [labels.sender_label]
+-- zh = "发包人"
+-- en = "Sender"
+-- [labels.receiver_label]
+-- zh = "收包人"
+-- en = "Receiver"
+-- [labels.receiver_official]
+-- zh = "收包人为公职人员"
+-- en = "Receiver is an official"
+-- [labels.sender_official]
+-- zh = "发包人为公职人员"
+-- en = "Sender is an official"
+-- [labels.sender_relation]
+-- zh = "发包人与收包人关系"
+-- en = "Sender's relation to the receiver"
+-- [labels.cap_amount]
+-- zh = "单个红包上限（元）"
+-- en = "Packet cap (yuan)"
+-- [labels.near_amount]
+-- zh = "接近上限起点（元）"
+-- en = "Near the cap from (yuan)"
+-- [labels.threshold_amount]
+-- zh = "合计阈值（元）"
+-- en = "Total threshold (yuan)"
+-- [labels.span_minutes]
+-- zh = "时间跨度（分钟）"
+-- en = "Span (minutes)"
+-- [labels.excess_packets]
+-- zh = "超出阈值个数"
+-- en = "Packets over the threshold"
+-- [labels.excess_amount]
+-- zh = "超出阈值金额（元）"
+-- en = "Amount over the threshold (yuan)"
 
 WITH near AS (
     -- 1:1 red packets that were accepted (an unclaimed packet comes back as 'refunded',

@@ -166,7 +166,7 @@ GIFT_WORLD = {
         _t("N6", "2026-04-12 10:00:00", "wx_w", "wx_a", 1000),
         _t("N7", "2026-04-13 10:00:00", "wx_k", "wx_a", 8.8, "group_red_packet", packet_id="GP1"),
         _t("N8", "2026-04-14 10:00:00", "wx_k", "某超市", 88, "merchant"),
-        # the subordinate pays the official: 饭钱 (no AA word by default) and an AA share
+        # the subordinate pays the official: 饭钱 (a meal word, by default an AA word) and an AA share
         _t("X1", "2026-04-01 12:00:00", "wx_d", "wx_a", 80, memo="饭钱"),
         _t("X2", "2026-04-02 12:00:00", "wx_d", "wx_a", 300, memo="聚餐aa"),
         _t("Z1", "2026-07-30 12:00:00", "wx_k", "某超市", 1, "merchant"),
@@ -198,7 +198,7 @@ def test_gifts_table_by_value(gift_case):
         ("N3", "transfer", "M2", "S", D("30.00"), False),
         ("N5", "transfer", "K", "A", D("400.00"), False),                               # net of its refund
         ("N7", "group_red_packet", "K", "A", D("8.80"), False),
-        ("X1", "transfer", "D", "A", D("80.00"), False),
+        ("X1", "transfer", "D", "A", D("80.00"), True),
         ("X2", "transfer", "D", "A", D("300.00"), True),
     ]
     # the members' payments to S are in the giving-back ledger: S's 200s give them back
@@ -223,10 +223,11 @@ def test_aa_shares_setting_changes_what_every_rule_leaves_out(gift_case):
                                    WHERE f.rule = 'unreturned_gift' AND NOT f.stale AND f.subject = 'A'""")
 
     aa = "SELECT m.txn_id FROM aa_shares AS a JOIN mv AS m ON m.id = a.id ORDER BY 1"
-    assert _scan_tables(gift_case, aa) == [("X2",)]  # 'aa' matches AA: case-insensitive
-    assert _scan_tables(gift_case, "SELECT words, max_amount FROM aa_settings") == [
-        (["AA", "群收款", "均摊", "分摊", "平摊"], Decimal("500.00"))]
-    assert unreturned() == [(["X1"],)]
+    assert _scan_tables(gift_case, aa) == [("X1",), ("X2",)]  # 饭钱; 'aa' matches AA: case-insensitive
+    assert _scan_tables(gift_case, "SELECT words, max_amount, by_shape, min_repeats FROM aa_settings") == [
+        (["AA", "群收款", "均摊", "分摊", "平摊", "饭钱", "饭费", "午饭", "午餐", "晚饭", "晚餐", "早餐", "餐费", "车费", "打车",
+          "油费", "停车费"], Decimal("500.00"), True, 2)]
+    assert unreturned() == [(None,)]  # both left out: no finding
     toml = gift_case / "rpa.toml"
     before = toml.read_text(encoding="utf-8")
     try:
@@ -242,10 +243,13 @@ def test_aa_shares_setting_changes_what_every_rule_leaves_out(gift_case):
 
 
 def test_aa_shares_settings_are_validated():
-    assert parse_settings({}).aa_shares == AaShares(("AA", "群收款", "均摊", "分摊", "平摊"), Decimal(500))
+    assert parse_settings({}).aa_shares == AaShares(("AA", "群收款", "均摊", "分摊", "平摊", "饭钱", "饭费", "午饭", "午餐", "晚饭",
+                                                     "晚餐", "早餐", "餐费", "车费", "打车", "油费", "停车费"), Decimal(500), True, 2)
+    assert parse_settings({"aa_shares": {"by_shape": False, "min_repeats": 4}}).aa_shares.min_repeats == 4
     assert parse_settings({"aa_shares": {"words": ["AA", "党费"], "max_amount": 200.5}}).aa_shares == AaShares(("AA", "党费"), Decimal("200.5"))
     for bad in ({"words": []}, {"words": "AA"}, {"words": ["AA", ""]}, {"words": ["(AA"]}, {"max_amount": -1},
-                {"max_amount": "500"}, {"max_amount": 1.234}, {"max_amount": True}, {"limit": 5}):
+                {"max_amount": "500"}, {"max_amount": 1.234}, {"max_amount": True}, {"limit": 5},
+                {"by_shape": "yes"}, {"min_repeats": 0}, {"min_repeats": 2.5}):
         with pytest.raises(ConfigError, match=r"\[aa_shares\]"):
             parse_settings({"aa_shares": bad})
     with pytest.raises(ConfigError, match=r"\[aa_shares\] must be a table"):

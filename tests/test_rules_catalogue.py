@@ -129,3 +129,64 @@ def test_parameters_defaults_then_case_then_command_line(tmp_path):
             resolve_params(rules, {}, [bad])
     with pytest.raises(RuleError, match=r"\[rules.nope\] names no known rule"):
         resolve_params(rules, {"nope": {"x": 1}}, [])
+
+
+LABELLED = GOOD_HEADER.replace('-- reason_en = "{n} times"\n', '-- reason_en = "{n} times"\n-- internal = ["note_zh"]\n') + """-- [labels.n]
+-- zh = "次数"
+-- en = "Times"
+-- [labels.nights]
+-- zh = "各晚"
+-- en = "Per night"
+-- [labels.nights.rounds]
+-- zh = "轮数"
+-- en = "Rounds"
+"""
+FIGURES_SQL = """SELECT 'P1' AS subject, ['P2'] AS counterparties, NULL AS window_name, NULL AS start_ts, NULL AS end_ts,
+       0 AS total_amount, 1 AS txn_count, [id] AS evidence, 50 AS score, $min_n AS n, 'x' AS note_zh{extra}
+FROM mv"""
+
+
+def _scan_with(tmp_path, header: str, extra: str = ""):
+    from tests.helpers import rpa, write_canonical
+
+    case = tmp_path / "case"
+    assert rpa("init", case).exit_code == 0
+    rows = [{"txn_id": "T1", "ts": "2026-03-01 10:00:00", "payer": "a", "payee": "b", "amount": "5.00", "kind": "transfer"}]
+    assert rpa("ingest", write_canonical(tmp_path / "m.csv", rows), "--case", case).exit_code == 0
+    write_rule(tmp_path / "mine", "my_rule", header, FIGURES_SQL.format(extra=extra))
+    return case, rpa("scan", "--rule", "my_rule", "--rules-dir", tmp_path / "mine", "--case", case)
+
+
+def test_scan_refuses_a_figure_without_a_label(tmp_path):
+    # a column that is neither labelled nor internal, and a key of a column of rows that is not
+    _, result = _scan_with(tmp_path, LABELLED, ", 7 AS n_rounds")
+    assert result.exit_code == 2 and "n_rounds" in result.stderr and "no label" in result.stderr
+    _, result = _scan_with(tmp_path / "b", LABELLED, ", [struct_pack(rounds := 3, stake := 100)] AS nights")
+    assert result.exit_code == 2 and "nights.stake" in result.stderr
+
+
+def test_labels_need_both_languages(tmp_path):
+    path = write_rule(tmp_path, "my_rule", GOOD_HEADER + '-- [labels.n]\n-- zh = "次数"\n', "SELECT $min_n AS n")
+    with pytest.raises(RuleError, match=r"\[labels.n\] needs zh and en"):
+        parse_rule(path)
+
+
+def test_figure_rows_label_in_header_order_and_leave_internal_out(tmp_path):
+    from analyzer.rules import figure_rows
+
+    rule = parse_rule(write_rule(tmp_path, "my_rule", LABELLED, "SELECT $min_n AS n"))
+    metrics = {"nights": [{"rounds": 3}, {"rounds": 5}], "note_zh": "x", "n": 2, "unknown": 1}
+    assert figure_rows(rule, metrics, "zh") == [("次数", 2), ("各晚", [{"轮数": 3}, {"轮数": 5}])]
+    assert figure_rows(rule, metrics, "en") == [("Times", 2), ("Per night", [{"Rounds": 3}, {"Rounds": 5}])]
+
+
+def test_every_shipped_rule_labels_its_figures(tmp_path):
+    # each shipped rule runs on an empty case: the scan's label check passes for all
+    from tests.helpers import rpa, write_canonical
+
+    case = tmp_path / "case"
+    assert rpa("init", case).exit_code == 0
+    rows = [{"txn_id": "T1", "ts": "2026-03-01 10:00:00", "payer": "a", "payee": "b", "amount": "5.00", "kind": "transfer"}]
+    assert rpa("ingest", write_canonical(tmp_path / "m.csv", rows), "--case", case).exit_code == 0
+    result = rpa("scan", "--case", case)
+    assert result.exit_code == 0, result.output

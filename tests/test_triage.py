@@ -61,7 +61,7 @@ def test_triage_status_and_note_survive_a_rescan(case):
     assert "confirmed" in table and "谈话核实" in table
 
 
-def test_a_finding_whose_evidence_changes_goes_stale_with_its_history(case, tmp_path):
+def test_a_finding_whose_evidence_grows_keeps_its_id_and_decisions(case, tmp_path):
     scan(case)
     old = the_finding_id(case)
     rpa("triage", old, "--status", "confirmed", "--note", "核实", "--case", case)
@@ -70,18 +70,18 @@ def test_a_finding_whose_evidence_changes_goes_stale_with_its_history(case, tmp_
                                                    "payee": "wxid_p8", "amount": "300.00", "kind": "red_packet"}])
     assert rpa("ingest", more, "--case", case).exit_code == 0
     result = scan(case)
-    assert "1 earlier finding went stale" in result.stdout
+    assert "earlier finding went stale" not in result.stdout
 
-    (new,) = findings(case)  # stale findings are not listed by default ...
-    assert new["id"] != old and new["status"] == "new" and new["txn_ids"] == EVIDENCE + ["E8"]
-    assert "1 stale (--stale)" in rpa("findings", "--case", case).stdout
-    listed = {f["id"]: f for f in findings(case, "--stale")}  # ... but kept, with evidence and decisions
-    assert listed[old]["stale"] is True and listed[old]["status"] == "confirmed" and listed[old]["note"] == "核实"
-    assert listed[old]["txn_ids"] == EVIDENCE
-    assert query(case, "SELECT count(*) FROM finding_evidence WHERE finding_id = ?", [old]) == [(7,)]
-    assert query(case, "SELECT stale_scan_id, first_scan_id FROM findings WHERE id = ?", [old]) == [(2, 1)]
-    assert [f["id"] for f in findings(case, "--status", "confirmed", "--stale")] == [old]
-    assert "stale" in rpa("show", old, "--case", case).stdout
+    # the same finding (its id, its decision and note), with the movement added, not a new one
+    (grown,) = findings(case)
+    assert grown["id"] == old and grown["status"] == "confirmed" and grown["note"] == "核实"
+    assert grown["txn_ids"] == EVIDENCE + ["E8"] and grown["stale"] is False
+    assert findings(case, "--stale") == [grown]
+    assert query(case, "SELECT count(*) FROM finding_evidence WHERE finding_id = ?", [old]) == [(8,)]
+    assert query(case, "SELECT stale_scan_id, first_scan_id, scan_id FROM findings WHERE id = ?", [old]) == [(None, 1, 2)]
+    # rpa show: the decision taken before and what changed since
+    shown = rpa("show", old, "--case", case).stdout
+    assert "confirmed — 核实" in shown and "scan 2 (status then: confirmed): +1 movement(s) [E8], −0" in shown
 
 
 def test_a_raised_threshold_makes_a_finding_stale_and_lowering_it_brings_it_back(case):
