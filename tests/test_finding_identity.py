@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from tests.helpers import query, rpa, write_canonical
+from tests.helpers import movement_keys, query, rpa, write_canonical
 from tests.rule_world import TX_COLUMNS, build_case
 
 WORLD = {
@@ -95,5 +95,7 @@ def test_a_game_that_gains_a_night_stays_the_same_finding(tmp_path):
     metrics = json.loads(metrics)
     assert metrics["n_nights"] == 2
     (change,) = metrics["_evidence_history"]
-    assert change["status"] == "escalated" and len(change["added"]) == len(play.rows) - len(first) and change["removed"] == []
+    # (counted movement by movement: a round's total row is a sighting of its shares)
+    added = movement_keys(case, [r["txn_id"] for r in play.rows[len(first):]])
+    assert change["status"] == "escalated" and len(change["added"]) == len(added) and change["removed"] == []
     assert change["subject_was"] == (subject if now != subject else None)

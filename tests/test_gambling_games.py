@@ -16,7 +16,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.helpers import query, rpa
+from tests.helpers import evidence_keys, movement_keys, query, rpa
 from tests.rule_world import build_case
 
 RULE = "red_packet_gambling"
@@ -129,13 +129,15 @@ def person_of(account: str) -> str:
     return "P100" if account == ORGANISER else f"P10{account[-1]}"
 
 
-def check_game(found: dict, play: Play, nights: int, rounds: int):
+def check_game(case, found: dict, play: Play, nights: int, rounds: int):
     """One finding for the whole game: the net winner as subject, the others as
     counterparties, every row of the game as evidence, net per player as played."""
     winner = max(play.net, key=lambda a: play.net[a])
     assert found["subject"] == person_of(winner)
     assert found["counterparties"] == sorted(person_of(a) for a in play.net if a != winner)
-    assert found["txn_ids"] == sorted(play.game_ids)
+    # every row of the game, movement by movement (a round's total row is a sighting of
+    # its shares' movement)
+    assert evidence_keys(case, found["id"]) == movement_keys(case, play.game_ids)
     m = found["metrics"]
     assert m["n_nights"] == nights and m["n_rounds"] == rounds and len(m["nights"]) == nights
     assert sum(n["rounds"] for n in m["nights"]) == rounds
@@ -153,7 +155,7 @@ def test_mine_sweeping_with_rotating_sender_and_packet_penalties(tmp_path, seed)
     play.add(datetime(2026, 5, 9, 12, 0), "wxid_p1", "wxid_p2", Decimal(150), "red_packet", in_game=False)  # next noon: no penalty
     case = scan(tmp_path, play)
     (found,) = findings(case)
-    check_game(found, play, 1, 30)
+    check_game(case, found, play, 1, 30)
     assert found["subject"] == "P100"  # the 免死 群主 wins
     assert found["metrics"]["n_settle"] == night["penalties"]
     (severity,) = query(case, "SELECT severity FROM findings WHERE id = ?", [found["id"]])[0]
@@ -166,7 +168,7 @@ def test_mine_sweeping_with_double_penalties_by_transfer(tmp_path):
     night = sweep_mines(play, datetime(2026, 6, 12, 21, 30), 24, Decimal(200), Decimal(2), "transfer")
     case = scan(tmp_path, play)
     (found,) = findings(case)
-    check_game(found, play, 1, 24)
+    check_game(case, found, play, 1, 24)
     assert found["metrics"]["n_settle"] == night["penalties"] and Decimal(str(found["metrics"]["stake"])) == 200
 
 
@@ -176,7 +178,7 @@ def test_chain_where_the_biggest_grabber_sends_next(tmp_path):
     chain_game(play, datetime(2026, 7, 3, 20, 45), 25, Decimal(50))
     case = scan(tmp_path, play)
     (found,) = findings(case)
-    check_game(found, play, 1, 25)
+    check_game(case, found, play, 1, 25)
     m = found["metrics"]
     assert m["n_settle"] == 0 and m["chain_rounds"] >= 20  # (a best grabber may send twice in a row: not counted)
 
@@ -197,9 +199,9 @@ def test_one_game_over_three_nights(tmp_path):
     games = findings(case)
     assert len(games) == 2
     (other,) = [g for g in games if g["txn_ids"][0].startswith("X")]
-    assert other["txn_ids"] == sorted(others.game_ids) and other["metrics"]["n_nights"] == 1
+    assert evidence_keys(case, other["id"]) == movement_keys(case, others.game_ids) and other["metrics"]["n_nights"] == 1
     (found,) = [g for g in games if g is not other]
-    check_game(found, play, 3, sum(counts))
+    check_game(case, found, play, 3, sum(counts))
     per_night = found["metrics"]["nights"]
     assert [n["night"] for n in per_night] == ["2026-09-04", "2026-09-05", "2026-09-08"]
     assert [n["rounds"] for n in per_night] == counts
