@@ -194,10 +194,13 @@ BATCH_FILES = 500
 
 def _batchable(path: Path, format: str | None) -> bool:
     """A Tenpay trades file small enough to be staged with others."""
+    name = path.name.casefold()  # tenpay.is_trades_file, without importing numpy and pyarrow for other files
+    if not (name.startswith("tenpaytrades") and name.endswith(".txt")):
+        return False
     from analyzer.formats import tenpay
 
     try:
-        if not tenpay.is_trades_file(path) or os.stat(path).st_size > tenpay.SMALL_FILE_BYTES:
+        if os.stat(path).st_size > tenpay.SMALL_FILE_BYTES:
             return False
         with open(path, "rb") as f:
             head = f.read(HEAD_BYTES)
