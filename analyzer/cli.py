@@ -932,8 +932,10 @@ def export(
     by: Annotated[Optional[str], typer.Option("--by", help="Who exports (audit log); default the OS user.", show_default=False)] = None,
     case: CaseOption = None,
 ) -> None:
-    """Export the findings (stale ones marked) and their evidence movements, with the
-    file, SHA-256 and line each came from, for the case file. Cells that would start a
+    """Export every finding (stale and suppressed ones marked, a suppression with who,
+    why and until) and their evidence movements, with the file, SHA-256 and line each
+    came from, for the case file. The files and their audit entry are written whole or
+    not at all. Cells that would start a
     spreadsheet formula (= + - @) are neutralised with a leading apostrophe.
 
     Example:
@@ -942,25 +944,15 @@ def export(
 
         rpa export --csv export/
     """
-    from analyzer.audit import append
-    from analyzer.db import transaction
-    from analyzer.export import export_details, export_rows, write_csv, write_xlsx
+    from analyzer.export import export as write_export
 
     if xlsx is None and csv_dir is None:
         raise RpaError("give --xlsx PATH or --csv DIR")
     with open_case(case) as con:
-        findings, evidence = export_rows(con)
-        written = []
-        if xlsx is not None:
-            write_xlsx(xlsx, findings, evidence)
-            written.append(xlsx)
-        if csv_dir is not None:
-            written += write_csv(csv_dir, findings, evidence)
-        with transaction(con):
-            append(con, "export", export_details(written, len(findings), len(evidence)), by)
+        written, n_findings, n_evidence = write_export(con, xlsx, csv_dir, by)
     for path in written:
         out.print(f"wrote {path}", markup=False)
-    out.print(f"{len(findings)} findings, {len(evidence)} evidence rows")
+    out.print(f"{n_findings} findings, {n_evidence} evidence rows")
 
 
 @app.command()
