@@ -296,3 +296,198 @@ def verify_sources(con: duckdb.DuckDBPyConnection) -> list[SourceCheck]:
         else:
             checks.append(SourceCheck(source_id, path, "changed", f"sha256 now {now[:12]}…, {now_size} bytes; ingested {sha[:12]}…, {size} bytes"))
     return checks
+
+
+# --------------------------------------------------------------------------- evidence digests
+#
+# The log records, when evidence is written, an order-independent digest of it: per
+# source (its ingest entry) over the rows it gave, and per scan (its entry) over the
+# findings as the scan left them with their evidence. `rpa verify` recomputes them from
+# the case and compares. Each row's hash is also kept in the table `fingerprints`, so
+# that verify can name the rows that changed; the digest in the chained log protects
+# that table too (a changed fingerprint no longer adds up to the logged digest).
+
+# What a source's digest covers: per table, the rows with the source's `source_id`,
+# what a row is called, and the columns hashed. Only what was read from the file:
+# columns a later command legitimately fills in are derived and left out — the persons
+# a roster load resolves (payer_person, payee_person), and what a later file's sighting
+# of the same movement adds (seen_by_payer/payee, match_id, packet_id, kind, payer_name,
+# payee_name, memo) or a refund link (refund_of). (When movements are derived from
+# append-only sightings, point this at the sightings.)
+SOURCE_DIGEST_TABLES: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    # table: (row kind, the row's name within its source, columns hashed)
+    "transactions": ("movement", "CAST(id AS VARCHAR)", (
+        "id", "txn_id", "ts", "payer", "payee", "amount", "status", "channel", "raw_type", "raw_status", "refund_ref",
+        "source_id", "line", "raw")),
+    "duplicates": ("duplicate", "'line ' || line", ("source_id", "line", "transaction_id", "matched_on", "raw")),
+    "rejects": ("reject", "'line ' || line", ("source_id", "line", "raw", "reason")),
+}
+# A finding's hash covers all its columns (a scan writes them all) and, for each of its
+# evidence movements, the movement's columns a source digest covers.
+FINDING_DIGEST_COLUMNS: tuple[str, ...] = (
+    "id", "rule", "severity", "score", "subject", "counterparties", "window_name", "start_ts", "end_ts", "total_amount",
+    "txn_count", "reason_zh", "reason_en", "metrics", "params", "scan_id", "evidence", "first_scan_id", "stale",
+    "stale_scan_id", "suppressed_by",
+)
+FINDINGS_OWNER = 0  # fingerprints.owner of the findings
+
+
+def _row_json(columns: tuple[str, ...], alias: str = "") -> str:
+    """SQL: a row's columns as JSON text (NULL and '' stay apart, and so do columns)."""
+    from analyzer.params import identifier
+
+    pack = ", ".join(f"{identifier(c)} := {alias}{identifier(c)}" for c in columns)
+    return f"CAST(to_json(struct_pack({pack})) AS VARCHAR)"
+
+
+def _row_hash(columns: tuple[str, ...], alias: str = "") -> str:
+    """SQL: the hash of a row's columns."""
+    return f"substr(sha256({_row_json(columns, alias)}), 1, 32)"
+
+
+def source_rows_sql(where: str = "true") -> str:
+    """SQL: (owner, item, hash) of every row the sources gave, per SOURCE_DIGEST_TABLES."""
+    parts = []
+    for table, (kind, key, columns) in SOURCE_DIGEST_TABLES.items():
+        parts.append(f"SELECT source_id AS owner, '{kind} ' || {key} AS item, {_row_hash(columns)} AS hash "
+                     f"FROM {table} WHERE {where}")
+    return " UNION ALL ".join(parts)
+
+
+def findings_rows_sql() -> str:
+    """SQL: (owner, item, hash) of every finding with its evidence."""
+    movement = _row_hash(SOURCE_DIGEST_TABLES["transactions"][2], "t.")
+    own = _row_json(FINDING_DIGEST_COLUMNS, "f.")
+    return f"""
+        SELECT {FINDINGS_OWNER} AS owner, 'finding ' || f.id AS item,
+               substr(sha256({own} || coalesce(CAST(ev.hashes AS VARCHAR), '')), 1, 32) AS hash
+        FROM findings f LEFT JOIN (
+            SELECT e.finding_id, list({movement} ORDER BY t.id) AS hashes
+            FROM finding_evidence e JOIN transactions t ON t.id = e.transaction_id GROUP BY e.finding_id
+        ) ev ON ev.finding_id = f.id"""
+
+
+_DIGEST = "sha256(coalesce(string_agg(item || ' ' || hash, chr(10) ORDER BY item, hash), ''))"
+
+
+def _counts(prefixes: tuple[str, ...]) -> str:
+    return ", ".join(f"count(*) FILTER (WHERE starts_with(item, '{p} '))" for p in prefixes)
+
+
+def _record(con: duckdb.DuckDBPyConnection, kind: str, owner: int, rows_sql: str, prefixes: tuple[str, ...],
+            params: dict | None = None) -> dict:
+    con.execute("DELETE FROM fingerprints WHERE kind = $k AND owner = $o", {"k": kind, "o": owner})
+    con.execute(f"INSERT INTO fingerprints SELECT $k, owner, item, hash FROM ({rows_sql})", {"k": kind, **(params or {})})
+    digest, *counts = con.execute(
+        f"SELECT {_DIGEST}, {_counts(prefixes)} FROM fingerprints WHERE kind = $k AND owner = $o", {"k": kind, "o": owner}
+    ).fetchall()[0]
+    return {"sha256": digest, **{f"{p}s": n for p, n in zip(prefixes, counts)}}
+
+
+SOURCE_KINDS = tuple(kind for kind, _, _ in SOURCE_DIGEST_TABLES.values())
+
+
+def record_source_digest(con: duckdb.DuckDBPyConnection, source_id: int) -> dict:
+    """Fingerprint the rows a source gave and return their digest and counts, for its
+    ingest entry (call it in the ingest's transaction, after the file's rows are final)."""
+    return _record(con, "source", source_id, source_rows_sql("source_id = $s"), SOURCE_KINDS, {"s": source_id})
+
+
+def record_findings_digest(con: duckdb.DuckDBPyConnection) -> dict:
+    """Fingerprint the findings as a scan leaves them, with their evidence; returns the
+    digest and count for the scan's entry (call it in the scan's transaction)."""
+    return _record(con, "findings", FINDINGS_OWNER, findings_rows_sql(), ("finding",))
+
+
+@dataclass
+class DataCheck:
+    """The evidence of one source, or the findings, against the digest the log holds:
+    intact | changed | not recorded (written by an rpa that kept no digest)."""
+
+    what: str  # "source 3" | "findings"
+    state: str
+    detail: str = ""
+    changes: list[str] = field(default_factory=list)  # "movement 17 edited", ...
+
+
+def _named_changes(con, kind: str, owner: int, now_table: str) -> list[str]:
+    """Rows that differ between the case now and the fingerprints: edited, deleted, inserted."""
+    rows = con.execute(
+        f"""WITH now AS (SELECT item, hash FROM {now_table} WHERE owner = $o),
+                 kept AS (SELECT item, hash FROM fingerprints WHERE kind = $k AND owner = $o),
+                 gone AS (SELECT item FROM (SELECT * FROM kept EXCEPT ALL SELECT * FROM now)),
+                 added AS (SELECT item FROM (SELECT * FROM now EXCEPT ALL SELECT * FROM kept))
+            SELECT item, CASE WHEN item IN (SELECT item FROM added) THEN 'edited' ELSE 'deleted' END FROM gone
+            UNION ALL
+            SELECT item, 'inserted' FROM added WHERE item NOT IN (SELECT item FROM gone)
+            ORDER BY 2, 1""",
+        {"k": kind, "o": owner},
+    ).fetchall()
+    return [f"{item} {how}" for item, how in dict.fromkeys(rows)]
+
+
+def _logged_digests(con, action: str) -> dict:
+    out = {}
+    for seq, details in con.execute("SELECT seq, details FROM audit_log WHERE action = ? ORDER BY seq", [action]).fetchall():
+        try:
+            d = json.loads(details)
+            if isinstance(d.get("digest"), dict):
+                out[d["source_id"] if action == "ingest" else FINDINGS_OWNER] = (seq, d["digest"], d)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue  # a broken entry: verify_log reports it
+    return out
+
+
+def _compare(con, kind: str, owner: int, what: str, logged, now_digest: str | None, now_table: str,
+             describe) -> DataCheck:
+    seq, digest, _ = logged
+    if now_digest == digest["sha256"]:
+        return DataCheck(what, "intact", describe(digest))
+    changes = _named_changes(con, kind, owner, now_table)
+    kept = con.execute(f"SELECT {_DIGEST} FROM fingerprints WHERE kind = $k AND owner = $o", {"k": kind, "o": owner}).fetchall()[0][0]
+    detail = f"differs from the digest of log entry {seq}"
+    if kept != digest["sha256"]:
+        detail += "; its fingerprints were changed too, so the rows named may not be all"
+    if not changes:
+        changes = ["rows changed that cannot be named"]
+    return DataCheck(what, "changed", detail, changes)
+
+
+def verify_data(con: duckdb.DuckDBPyConnection) -> list[DataCheck]:
+    """Recompute the digests of every source's rows and of the findings and compare them
+    with the ones logged when they were written; name the rows edited, deleted or
+    inserted since."""
+    checks: list[DataCheck] = []
+    con.execute(f"CREATE OR REPLACE TEMP TABLE verify_source_rows AS {source_rows_sql()}")
+    now = dict(con.execute(f"SELECT owner, {_DIGEST} FROM verify_source_rows GROUP BY owner").fetchall())
+    logged = _logged_digests(con, "ingest")
+    sources = [r[0] for r in con.execute("SELECT source_id FROM sources ORDER BY source_id").fetchall()]
+
+    def describe(d: dict) -> str:
+        return ", ".join(f"{d.get(k + 's', 0):,} {k}{'' if d.get(k + 's', 0) == 1 else 's'}" for k in SOURCE_KINDS)
+
+    for sid in sorted(set(sources) | set(now) | set(logged)):
+        what = f"source {sid}"
+        if sid in logged:
+            checks.append(_compare(con, "source", sid, what, logged[sid], now.get(sid), "verify_source_rows", describe))
+        elif sid in sources:
+            checks.append(DataCheck(what, "not recorded", "ingested by an rpa that logged no digest"))
+        else:  # rows that name a source never ingested
+            items = [r[0] for r in con.execute(
+                "SELECT item FROM verify_source_rows WHERE owner = ? ORDER BY item LIMIT 20", [sid]).fetchall()]
+            checks.append(DataCheck(what, "changed", "rows of a source that was never ingested",
+                                    [f"{item} inserted" for item in items]))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE verify_finding_rows AS {findings_rows_sql()}")
+    scans = _logged_digests(con, "scan")
+    has_findings = con.execute("SELECT count(*) FROM verify_finding_rows").fetchall()[0][0]
+    if FINDINGS_OWNER in scans:
+        seq, digest, d = scans[FINDINGS_OWNER]
+        now_digest = con.execute(f"SELECT {_DIGEST} FROM verify_finding_rows").fetchall()[0][0]
+        check = _compare(con, "findings", FINDINGS_OWNER, "findings", scans[FINDINGS_OWNER], now_digest,
+                         "verify_finding_rows", lambda g: f"{g.get('findings', 0):,} as scan {d.get('scan_id')} left them")
+        checks.append(check)
+    elif has_findings:
+        checks.append(DataCheck("findings", "not recorded", "scanned by an rpa that logged no digest"))
+    con.execute("DROP TABLE IF EXISTS verify_source_rows")
+    con.execute("DROP TABLE IF EXISTS verify_finding_rows")
+    return checks

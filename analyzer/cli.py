@@ -642,11 +642,12 @@ def verify(case: CaseOption = None) -> None:
 
         rpa verify --case ~/cases/guyun-2026
     """
-    from analyzer.audit import verify_log, verify_records, verify_sources
+    from analyzer.audit import verify_data, verify_log, verify_records, verify_sources
     from analyzer.report import verify_reports
 
     with open_case(case, read_only=True) as con:
         sources = verify_sources(con)
+        data = verify_data(con)
         chain = verify_log(con)
         records = verify_records(con)
         reports = verify_reports(con)
@@ -654,6 +655,20 @@ def verify(case: CaseOption = None) -> None:
         out.print(f"source {c.source_id} {c.state}: {c.path}" + (f" ({c.detail})" if c.detail and c.state != "missing" else ""), markup=False)
     if not sources:
         out.print("no sources ingested")
+    intact_data = [d for d in data if d.state == "intact"]
+    if intact_data:
+        sources_ok = sum(d.what != "findings" for d in intact_data)
+        findings_ok = next((d.detail for d in intact_data if d.what == "findings"), None)
+        out.print(f"evidence intact: the rows of {sources_ok} source(s)" + (f"; findings: {findings_ok}" if findings_ok else ""),
+                  markup=False)
+    for d in data:
+        if d.state == "intact":
+            continue
+        out.print(f"{d.what} evidence {d.state}" + (f": {d.detail}" if d.detail else ""), markup=False)
+        for change in d.changes[:50]:
+            out.print(f"  {change}", markup=False)
+        if len(d.changes) > 50:
+            out.print(f"  … and {len(d.changes) - 50:,} more", markup=False)
     if chain.intact and not chain.entries:
         out.print("log intact: empty", markup=False)
     elif chain.intact:
@@ -669,6 +684,8 @@ def verify(case: CaseOption = None) -> None:
         counts[c.state] = counts.get(c.state, 0) + 1
     bad = [f"{n} {state}" for state, n in counts.items() if state != "intact"] + (["log broken"] if not chain.intact else [])
     bad += [f"{len(records)} decision/suppression record(s) not as logged"] if records else []
+    changed_data = [d.what for d in data if d.state == "changed"]
+    bad += [f"data changed ({', '.join(changed_data)})"] if changed_data else []
     changed_reports = sum(r.state == "changed" for r in reports)
     bad += [f"{changed_reports} report(s) changed"] if changed_reports else []
     if bad:

@@ -219,6 +219,18 @@ MIGRATIONS: list[str] = [
         actor VARCHAR NOT NULL
     );
     """,
+    # 5: fingerprints of the evidence, for `rpa verify`: one row per stored row a source
+    # gave (movement, duplicate, reject) and per finding, with the hash of its content.
+    # The audit log holds the digest over each set (audit.py), which protects this table;
+    # this table lets verify name which rows changed.
+    """
+    CREATE TABLE fingerprints (
+        kind VARCHAR NOT NULL,          -- source | findings
+        owner INTEGER NOT NULL,         -- source_id; 0 for the findings
+        item VARCHAR NOT NULL,          -- 'movement 17', 'duplicate line 5', 'reject line 9', 'finding F…'
+        hash VARCHAR NOT NULL           -- sha256 of the row's content (first 32 hex digits)
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -289,7 +289,7 @@ def _bytes(setting: str) -> int | None:
 
 def _audit_ingest(con, result: FileResult, sha: str, size: int, actor: str | None) -> None:
     """The audit log entry of a loaded file, in the file's own transaction."""
-    from analyzer.audit import append
+    from analyzer.audit import append, record_source_digest
 
     path = con.execute("SELECT path FROM sources WHERE source_id = ?", [result.source_id]).fetchall()[0][0]
     append(
@@ -300,6 +300,7 @@ def _audit_ingest(con, result: FileResult, sha: str, size: int, actor: str | Non
             "format": result.format, "owner": result.owner, "rows_read": result.rows_read, "loaded": result.loaded,
             "duplicates": result.duplicate, "rejected": result.rejected, "first_ts": result.first_ts,
             "last_ts": result.last_ts, "rpa_version": __version__,
+            "digest": record_source_digest(con, result.source_id),  # what `rpa verify` checks the rows against
         },
         actor,
     )

@@ -555,7 +555,7 @@ CONTENT_COLUMNS = (
 def _store(con, rules, params, scope, since, until, started, today, actor) -> dict[str, tuple[int, int, int]]:
     """Store the scan's findings, set-wise, in one transaction with its scans row and
     audit entry. Returns per rule: (new, suppressed, went stale)."""
-    from analyzer.audit import append
+    from analyzer.audit import append, record_findings_digest
     from analyzer.triage import MATCH
 
     with transaction(con):
@@ -637,6 +637,7 @@ def _store(con, rules, params, scope, since, until, started, today, actor) -> di
                 "suppressed": sum(c[1] for c in changes.values()),
                 "stale": sum(c[2] for c in changes.values()),
                 "rpa_version": __version__,
+                "digest": record_findings_digest(con),  # the findings as this scan leaves them
             },
             actor,
         )
