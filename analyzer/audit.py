@@ -491,3 +491,53 @@ def verify_data(con: duckdb.DuckDBPyConnection) -> list[DataCheck]:
     con.execute("DROP TABLE IF EXISTS verify_source_rows")
     con.execute("DROP TABLE IF EXISTS verify_finding_rows")
     return checks
+
+
+# --------------------------------------------------------------------------- reports
+
+
+@dataclass
+class ReportCheck:
+    """One recorded report against its files: intact | changed | not on disk | replaced
+    (a later report was written into the same folder)."""
+
+    report_id: int
+    path: str
+    state: str
+    detail: str = ""
+
+
+def verify_reports(con: duckdb.DuckDBPyConnection) -> list[ReportCheck]:
+    """Re-hash every report the case recorded that is still where it was written: its
+    manifest.json against the recorded SHA-256, and every file the manifest lists against
+    its own. A report moved or deleted since is only noted: reports are made to be
+    handed on."""
+    checks = []
+    rows = con.execute("SELECT report_id, path, sha256 FROM reports ORDER BY report_id").fetchall()
+    latest = {path: report_id for report_id, path, _ in rows}
+    for report_id, path, sha in rows:
+        if latest[path] != report_id:
+            checks.append(ReportCheck(report_id, path, "replaced", f"by report {latest[path]}"))
+            continue
+        folder = Path(path)
+        manifest = folder / "manifest.json"
+        if not manifest.is_file():
+            checks.append(ReportCheck(report_id, path, "not on disk"))
+            continue
+        data = manifest.read_bytes()
+        if hashlib.sha256(data).hexdigest() != sha:
+            checks.append(ReportCheck(report_id, path, "changed", "manifest.json differs from the one recorded"))
+            continue
+        listed = {f["path"]: f["sha256"] for f in json.loads(data)["files"]}
+        changed = [rel for rel, digest in listed.items()
+                   if not (folder / rel).is_file() or hashlib.sha256((folder / rel).read_bytes()).hexdigest() != digest]
+        present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+        added = sorted(present - set(listed) - {"manifest.json"})
+        if changed or added:
+            detail = "; ".join(filter(None, [
+                f"{len(changed)} file(s) changed or gone: {', '.join(changed[:3])}" if changed else "",
+                f"{len(added)} file(s) added: {', '.join(added[:3])}" if added else ""]))
+            checks.append(ReportCheck(report_id, path, "changed", detail))
+        else:
+            checks.append(ReportCheck(report_id, path, "intact", f"{len(listed)} files"))
+    return checks

@@ -642,8 +642,7 @@ def verify(case: CaseOption = None) -> None:
 
         rpa verify --case ~/cases/guyun-2026
     """
-    from analyzer.audit import verify_data, verify_log, verify_records, verify_sources
-    from analyzer.report import verify_reports
+    from analyzer.audit import verify_data, verify_log, verify_records, verify_reports, verify_sources
 
     with open_case(case, read_only=True) as con:
         sources = verify_sources(con)

@@ -472,7 +472,7 @@ def test_out_replaces_an_earlier_report_but_nothing_else(world, tmp_path):
 
 
 def test_a_failed_report_leaves_nothing(world, tmp_path, monkeypatch):
-    from analyzer import report as report_module
+    from analyzer.report import render
 
     reports_before = query(world["case"], "SELECT count(*) FROM reports")[0][0]
     log_before = query(world["case"], "SELECT max(seq) FROM audit_log")[0][0]
@@ -480,7 +480,7 @@ def test_a_failed_report_leaves_nothing(world, tmp_path, monkeypatch):
     def broken(self, party):  # a failure half-way: the finding pages are written, a person page fails
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(report_module._Builder, "person_page", broken)
+    monkeypatch.setattr(render.Renderer, "person_page", broken)
     result = rpa("report", "--out", tmp_path / "r", "--case", world["case"])
     assert result.exit_code == 2 and "cannot write the report" in result.stderr
     assert list(tmp_path.iterdir()) == []
