@@ -233,7 +233,7 @@ def _param(value: object) -> str:
 
     if isinstance(value, str):
         try:
-            value = Decimal(value) if re.fullmatch(r"-?\d+\.\d+", value) else value
+            value = Decimal(value) if re.fullmatch(r"-?\d+(\.\d+)?", value) else value
         except ArithmeticError:
             pass
     return _fmt(value)
