@@ -633,10 +633,12 @@ def log(
 @handle_errors
 def verify(case: CaseOption = None) -> None:
     """Check the case's integrity: re-hash every ingested file still on disk against
-    its SHA-256 at ingest, re-check the audit log's hash chain, and check the triage
-    decisions and suppressions against the log, and re-hash every report still where it
-    was written against its manifest. Says what is intact, what changed and what is
-    missing; exit 0 only when all is intact, else 1.
+    its SHA-256 at ingest, check every source's stored rows and the findings with their
+    evidence against the digests logged when they were written (naming movements and
+    findings edited, deleted or inserted), re-check the audit log's hash chain, check the
+    triage decisions and suppressions against the log, and re-hash every report still
+    where it was written against its manifest. Says what is intact, what changed and
+    what is missing; exit 0 only when all is intact, else 1.
 
     Example:
 
