@@ -228,7 +228,7 @@ MIGRATIONS: list[str] = [
         kind VARCHAR NOT NULL,          -- source | findings
         owner INTEGER NOT NULL,         -- source_id; 0 for the findings
         item VARCHAR NOT NULL,          -- 'movement 17', 'duplicate line 5', 'reject line 9', 'finding F…'
-        hash VARCHAR NOT NULL           -- sha256 of the row's content (first 32 hex digits)
+        hash VARCHAR NOT NULL           -- MD5 of the row's content (audit.py)
     );
     """,
 ]
