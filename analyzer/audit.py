@@ -315,13 +315,16 @@ def verify_sources(con: duckdb.DuckDBPyConnection) -> list[SourceCheck]:
 # payee_name, memo) or a refund link (refund_of). (When movements are derived from
 # append-only sightings, point this at the sightings.)
 SOURCE_DIGEST_TABLES: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    # table: (row kind, the row's name within its source, columns hashed)
-    "transactions": ("movement", "CAST(id AS VARCHAR)", (
+    # table: (row kind, the row's number within its source (BIGINT), columns hashed)
+    "transactions": ("movement", "id", (
         "id", "txn_id", "ts", "payer", "payee", "amount", "status", "channel", "raw_type", "raw_status", "refund_ref",
         "source_id", "line", "raw")),
-    "duplicates": ("duplicate", "'line ' || line", ("source_id", "line", "transaction_id", "matched_on", "raw")),
-    "rejects": ("reject", "'line ' || line", ("source_id", "line", "raw", "reason")),
+    "duplicates": ("duplicate", "line", ("source_id", "line", "transaction_id", "matched_on", "raw")),
+    "rejects": ("reject", "line", ("source_id", "line", "raw", "reason")),
 }
+# how verify names a row of each kind
+ROW_NAMES = {"movement": "movement {}", "duplicate": "duplicate at line {}", "reject": "reject at line {}",
+             "finding": "finding {}"}
 # A finding's hash covers all its columns (a scan writes them all) and, for each of its
 # evidence movements, the movement's columns a source digest covers.
 FINDING_DIGEST_COLUMNS: tuple[str, ...] = (
@@ -348,11 +351,12 @@ def _row_hash(columns: tuple[str, ...], alias: str = "") -> str:
 
 
 def source_rows_sql(where: str = "true") -> str:
-    """SQL: (owner, item, hash) of every row the sources gave, per SOURCE_DIGEST_TABLES."""
+    """SQL: (owner, row_kind, item, name, hash) of every row the sources gave, per
+    SOURCE_DIGEST_TABLES (rows are numbered, not named: cheaper to store and sort)."""
     parts = []
     for table, (kind, key, columns) in SOURCE_DIGEST_TABLES.items():
-        parts.append(f"SELECT source_id AS owner, '{kind} ' || {key} AS item, {_row_hash(columns)} AS hash "
-                     f"FROM {table} WHERE {where}")
+        parts.append(f"SELECT source_id AS owner, '{kind}' AS row_kind, CAST({key} AS BIGINT) AS item, "
+                     f"CAST(NULL AS VARCHAR) AS name, {_row_hash(columns)} AS hash FROM {table} WHERE {where}")
     return " UNION ALL ".join(parts)
 
 
@@ -361,7 +365,7 @@ def findings_rows_sql() -> str:
     movement = _row_hash(SOURCE_DIGEST_TABLES["transactions"][2], "t.")
     own = _row_json(FINDING_DIGEST_COLUMNS, "f.")
     return f"""
-        SELECT {FINDINGS_OWNER} AS owner, 'finding ' || f.id AS item,
+        SELECT {FINDINGS_OWNER} AS owner, 'finding' AS row_kind, CAST(NULL AS BIGINT) AS item, f.id AS name,
                md5({own} || coalesce(CAST(ev.hashes AS VARCHAR), '')) AS hash
         FROM findings f LEFT JOIN (
             SELECT e.finding_id, list({movement} ORDER BY t.id) AS hashes
@@ -369,17 +373,20 @@ def findings_rows_sql() -> str:
         ) ev ON ev.finding_id = f.id"""
 
 
-_DIGEST = "sha256(coalesce(string_agg(item || ' ' || hash, chr(10) ORDER BY item, hash), ''))"
+# Order-independent: the row hashes in the order of the rows' kinds and numbers (each
+# row's hash covers its number), then SHA-256.
+_DIGEST = "sha256(coalesce(string_agg(hash, '' ORDER BY row_kind, item, name, hash), ''))"
 
 
 def _counts(prefixes: tuple[str, ...]) -> str:
-    return ", ".join(f"count(*) FILTER (WHERE starts_with(item, '{p} '))" for p in prefixes)
+    return ", ".join(f"count(*) FILTER (WHERE row_kind = '{p}')" for p in prefixes)
 
 
 def _record(con: duckdb.DuckDBPyConnection, kind: str, owner: int, rows_sql: str, prefixes: tuple[str, ...],
             params: dict | None = None) -> dict:
     con.execute("DELETE FROM fingerprints WHERE kind = $k AND owner = $o", {"k": kind, "o": owner})
-    con.execute(f"INSERT INTO fingerprints SELECT $k, owner, item, hash FROM ({rows_sql})", {"k": kind, **(params or {})})
+    con.execute(f"INSERT INTO fingerprints SELECT $k, owner, row_kind, item, name, hash FROM ({rows_sql})",
+                {"k": kind, **(params or {})})
     digest, *counts = con.execute(
         f"SELECT {_DIGEST}, {_counts(prefixes)} FROM fingerprints WHERE kind = $k AND owner = $o", {"k": kind, "o": owner}
     ).fetchall()[0]
@@ -415,17 +422,19 @@ class DataCheck:
 def _named_changes(con, kind: str, owner: int, now_table: str) -> list[str]:
     """Rows that differ between the case now and the fingerprints: edited, deleted, inserted."""
     rows = con.execute(
-        f"""WITH now AS (SELECT item, hash FROM {now_table} WHERE owner = $o),
-                 kept AS (SELECT item, hash FROM fingerprints WHERE kind = $k AND owner = $o),
-                 gone AS (SELECT item FROM (SELECT * FROM kept EXCEPT ALL SELECT * FROM now)),
-                 added AS (SELECT item FROM (SELECT * FROM now EXCEPT ALL SELECT * FROM kept))
-            SELECT item, CASE WHEN item IN (SELECT item FROM added) THEN 'edited' ELSE 'deleted' END FROM gone
+        f"""WITH now AS (SELECT row_kind, coalesce(name, CAST(item AS VARCHAR)) AS item, hash FROM {now_table} WHERE owner = $o),
+                 kept AS (SELECT row_kind, coalesce(name, CAST(item AS VARCHAR)) AS item, hash FROM fingerprints
+                          WHERE kind = $k AND owner = $o),
+                 gone AS (SELECT row_kind, item FROM (SELECT * FROM kept EXCEPT ALL SELECT * FROM now)),
+                 added AS (SELECT row_kind, item FROM (SELECT * FROM now EXCEPT ALL SELECT * FROM kept))
+            SELECT row_kind, item, CASE WHEN (row_kind, item) IN (SELECT (row_kind, item) FROM added) THEN 'edited' ELSE 'deleted' END
+            FROM gone
             UNION ALL
-            SELECT item, 'inserted' FROM added WHERE item NOT IN (SELECT item FROM gone)
-            ORDER BY 2, 1""",
+            SELECT row_kind, item, 'inserted' FROM added WHERE (row_kind, item) NOT IN (SELECT (row_kind, item) FROM gone)
+            ORDER BY 3, 1, 2""",
         {"k": kind, "o": owner},
     ).fetchall()
-    return [f"{item} {how}" for item, how in dict.fromkeys(rows)]
+    return [f"{ROW_NAMES.get(row_kind, row_kind + ' {}').format(item)} {how}" for row_kind, item, how in dict.fromkeys(rows)]
 
 
 def _logged_digests(con, action: str) -> dict:
@@ -475,10 +484,10 @@ def verify_data(con: duckdb.DuckDBPyConnection) -> list[DataCheck]:
         elif sid in sources:
             checks.append(DataCheck(what, "not recorded", "ingested by an rpa that logged no digest"))
         else:  # rows that name a source never ingested
-            items = [r[0] for r in con.execute(
-                "SELECT item FROM verify_source_rows WHERE owner = ? ORDER BY item LIMIT 20", [sid]).fetchall()]
+            items = con.execute(
+                "SELECT row_kind, item FROM verify_source_rows WHERE owner = ? ORDER BY row_kind, item LIMIT 20", [sid]).fetchall()
             checks.append(DataCheck(what, "changed", "rows of a source that was never ingested",
-                                    [f"{item} inserted" for item in items]))
+                                    [f"{ROW_NAMES[k].format(i)} inserted" for k, i in items]))
     con.execute(f"CREATE OR REPLACE TEMP TABLE verify_finding_rows AS {findings_rows_sql()}")
     scans = _logged_digests(con, "scan")
     has_findings = con.execute("SELECT count(*) FROM verify_finding_rows").fetchall()[0][0]

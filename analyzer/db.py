@@ -227,7 +227,9 @@ MIGRATIONS: list[str] = [
     CREATE TABLE fingerprints (
         kind VARCHAR NOT NULL,          -- source | findings
         owner INTEGER NOT NULL,         -- source_id; 0 for the findings
-        item VARCHAR NOT NULL,          -- 'movement 17', 'duplicate line 5', 'reject line 9', 'finding F…'
+        row_kind VARCHAR NOT NULL,      -- movement | duplicate | reject | finding
+        item BIGINT,                    -- movement id, or line of a duplicate or reject
+        name VARCHAR,                   -- finding id
         hash VARCHAR NOT NULL           -- MD5 of the row's content (audit.py)
     );
     """,

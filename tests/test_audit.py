@@ -259,7 +259,7 @@ def test_deleted_rows_and_their_fingerprints_are_still_caught(case):
     digest: still changed, and said so."""
     mid = query(case, "SELECT max(id) FROM transactions")[0][0]
     sql(case, "DELETE FROM transactions WHERE id = ?", [mid])
-    sql(case, "DELETE FROM fingerprints WHERE item = ?", [f"movement {mid}"])
+    sql(case, "DELETE FROM fingerprints WHERE row_kind = 'movement' AND item = ?", [mid])
     code, lines = verify_lines(case)
     assert code == 1
     assert "source 1 evidence changed: differs from the digest of log entry 2; its fingerprints were changed too, so the rows named may not be all" in lines
