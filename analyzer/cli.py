@@ -660,10 +660,14 @@ def verify(case: CaseOption = None) -> None:
     if intact_data:
         sources_ok = sum(d.what != "findings" for d in intact_data)
         findings_ok = next((d.detail for d in intact_data if d.what == "findings"), None)
-        out.print(f"evidence intact: the rows of {sources_ok} source(s)" + (f"; findings: {findings_ok}" if findings_ok else ""),
-                  markup=False)
+        parts = ([f"the rows of {sources_ok} source(s)"] if sources_ok else []) + ([f"findings: {findings_ok}"] if findings_ok else [])
+        out.print(f"evidence intact: {'; '.join(parts)}", markup=False)
+    unrecorded = [d.what for d in data if d.state == "not recorded"]
+    if unrecorded:  # an older case: say so once, not per source
+        out.print(f"evidence not recorded for {', '.join(unrecorded[:10])}" + (f" and {len(unrecorded) - 10} more" if len(unrecorded) > 10 else "")
+                  + ": written by an rpa that logged no digest", markup=False)
     for d in data:
-        if d.state == "intact":
+        if d.state in ("intact", "not recorded"):
             continue
         out.print(f"{d.what} evidence {d.state}" + (f": {d.detail}" if d.detail else ""), markup=False)
         for change in d.changes[:50]:

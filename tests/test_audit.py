@@ -284,3 +284,30 @@ def test_later_files_and_roster_loads_leave_earlier_evidence_intact(tmp_path):
     code, lines = verify_lines(case)
     assert code == 0, lines
     assert f"evidence intact: the rows of {len(wechat)} source(s)" in "\n".join(lines)
+
+
+def test_a_case_from_before_the_digests_says_what_is_not_recorded(case):
+    """Entries written before the digests existed hold none: verify says the evidence
+    is not recorded (it cannot tell), and is otherwise intact; the next scan records."""
+    sql(case, "DELETE FROM fingerprints")
+    # the log as an older rpa wrote it: no digest in the ingest and scan entries, chain rebuilt
+    from analyzer.audit import GENESIS, HEAD_KEY, entry_hash
+
+    rows = query(case, "SELECT seq, logged_at, actor, action, details FROM audit_log ORDER BY seq")
+    con = duckdb.connect(str(case / "rpa.duckdb"))
+    prev = GENESIS
+    for seq, at, actor, action, details in rows:
+        d = json.loads(details)
+        d.pop("digest", None)
+        text = json.dumps(d, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        digest = entry_hash(prev, seq, at, actor, action, d)
+        con.execute("UPDATE audit_log SET details = ?, prev_hash = ?, hash = ? WHERE seq = ?", [text, prev, digest, seq])
+        prev = digest
+    con.execute("UPDATE meta SET value = ? WHERE key = ?", [f"{rows[-1][0]} {prev}", HEAD_KEY])
+    con.close()
+    code, lines = verify_lines(case)
+    assert code == 0, lines
+    assert "evidence not recorded for source 1, findings: written by an rpa that logged no digest" in lines
+    assert rpa("scan", "--rule", RULE, "--case", case).exit_code == 0
+    code, lines = verify_lines(case)
+    assert code == 0 and "evidence intact: findings: 1 as scan 2 left them" in lines
