@@ -181,3 +181,23 @@ def test_masked_labels_are_pseudonyms_where_the_plain_report_has_names(sample):
     assert sum(map(len, labels.values())) >= 10
     for name, ids in labels.items():
         assert len(re.findall(r"人员-[0-9a-f]{8}", masked[name])) >= len(ids), (plain[name], masked[name])
+
+
+def test_values_are_replaced_whole_and_composed_text_with_a_name_is_withheld():
+    from analyzer.report.collect import Person
+    from analyzer.report.mask import HIDDEN, Hidden, Masker
+
+    persons = {"P1": Person("云", True, False, "古云村党支部", "书记", 1)}
+    identities = {"云": ("person", "P1"), "P1": ("person", "P1"), "wx_yun": ("account", "wx_yun"),
+                  "古云村党支部": ("unit", "古云村党支部")}
+    m = Masker(b"k" * 32, "zh", persons, identities, {"云", "P1", "wx_yun", "古云村党支部"})
+    p1 = m.pseudonym("person", "P1")
+    assert m.value("云") == p1 == m.value("P1") == m.party("P1")  # a one-character name, whole: the person
+    assert m.value("云（P1）") == p1  # a label a rule finished itself: the id's pseudonym
+    assert m.value(["云", "wx_yun"]) == [p1, m.pseudonym("account", "wx_yun")]
+    assert m.value("古云村党支部") == m.pseudonym("unit", "古云村党支部")
+    # text a rule composed with a name inside: withheld, whatever the name's length
+    assert isinstance(m.value("家属云的"), Hidden) and m.value("家属云的") == HIDDEN
+    assert isinstance(m.value("转给其家属wx_yun"), Hidden)
+    assert m.value("下属") == "下属" and m.value(3) == 3  # wording and numbers stay
+    assert p1.startswith("人员-") and "云" not in p1 and "P1" not in p1
