@@ -727,20 +727,25 @@ def log(
 @handle_errors
 def verify(case: CaseOption = None) -> None:
     """Check the case's integrity: re-hash every ingested file still on disk against
-    its SHA-256 at ingest, re-check the audit log's hash chain, and check the triage
-    decisions and suppressions against the log, and re-hash every report still where it
-    was written against its manifest. Says what is intact, what changed and what is
-    missing; exit 0 only when all is intact, else 1.
+    its SHA-256 at ingest, check every source's stored rows (sightings, rejects) and the
+    findings against the digests logged when they were written (naming sightings and
+    findings edited, deleted or inserted), derive the movements again from the
+    sightings and the roster and name those stored otherwise, re-check the audit log's hash chain, check the
+    triage decisions and suppressions against the log, and re-hash every report still
+    where it was written against its manifest. Says what is intact, what changed and
+    what is missing; exit 0 only when all is intact, else 1.
 
     Example:
 
         rpa verify --case ~/cases/guyun-2026
     """
-    from analyzer.audit import verify_log, verify_records, verify_sources
-    from analyzer.report import verify_reports
+    from analyzer.audit import verify_data, verify_log, verify_movements, verify_records, verify_reports, verify_sources
 
-    with open_case(case, read_only=True) as con:
+    # Not read-only: the movements are checked by deriving them again in a transaction
+    # that is rolled back.
+    with open_case(case) as con:
         sources = verify_sources(con)
+        data = verify_data(con) + [verify_movements(con)]
         chain = verify_log(con)
         records = verify_records(con)
         reports = verify_reports(con)
@@ -748,6 +753,29 @@ def verify(case: CaseOption = None) -> None:
         out.print(f"source {c.source_id} {c.state}: {c.path}" + (f" ({c.detail})" if c.detail and c.state != "missing" else ""), markup=False)
     if not sources:
         out.print("no sources ingested")
+    intact_data = [d for d in data if d.state == "intact"]
+    if intact_data:
+        sources_ok = sum(d.what.startswith("source") for d in intact_data)
+        findings_ok = next((d.detail for d in intact_data if d.what == "findings"), None)
+        movements_ok = next((d.detail for d in intact_data if d.what == "movements"), None)
+        parts = ([f"the rows of {sources_ok} source(s)"] if sources_ok else []) + ([f"findings: {findings_ok}"] if findings_ok else []) \
+            + ([f"movements: {movements_ok}"] if movements_ok else [])
+        out.print(f"evidence intact: {'; '.join(parts)}", markup=False)
+    unrecorded = [d.what for d in data if d.state == "not recorded"]
+    if unrecorded:  # an older case: say so once, not per source
+        out.print(f"evidence not recorded for {', '.join(unrecorded[:10])}" + (f" and {len(unrecorded) - 10} more" if len(unrecorded) > 10 else "")
+                  + ": written by an rpa that logged no digest", markup=False)
+    for d in data:
+        if d.state in ("intact", "not recorded"):
+            continue
+        if d.state == "not derived":
+            out.print(f"{d.what}: {d.detail}", markup=False)
+            continue
+        out.print(f"{d.what} evidence {d.state}" + (f": {d.detail}" if d.detail else ""), markup=False)
+        for change in d.changes[:50]:
+            out.print(f"  {change}", markup=False)
+        if len(d.changes) > 50:
+            out.print(f"  … and {len(d.changes) - 50:,} more", markup=False)
     if chain.intact and not chain.entries:
         out.print("log intact: empty", markup=False)
     elif chain.intact:
@@ -763,6 +791,8 @@ def verify(case: CaseOption = None) -> None:
         counts[c.state] = counts.get(c.state, 0) + 1
     bad = [f"{n} {state}" for state, n in counts.items() if state != "intact"] + (["log broken"] if not chain.intact else [])
     bad += [f"{len(records)} decision/suppression record(s) not as logged"] if records else []
+    changed_data = [d.what for d in data if d.state == "changed"]
+    bad += [f"data changed ({', '.join(changed_data)})"] if changed_data else []
     changed_reports = sum(r.state == "changed" for r in reports)
     bad += [f"{changed_reports} report(s) changed"] if changed_reports else []
     if bad:
@@ -1026,8 +1056,10 @@ def export(
     by: Annotated[Optional[str], typer.Option("--by", help="Who exports (audit log); default the OS user.", show_default=False)] = None,
     case: CaseOption = None,
 ) -> None:
-    """Export the findings (stale ones marked) and their evidence movements, with the
-    file, SHA-256 and line each came from, for the case file. Cells that would start a
+    """Export every finding (stale and suppressed ones marked, a suppression with who,
+    why and until) and their evidence movements, with the file, SHA-256 and line each
+    came from, for the case file. The files and their audit entry are written whole or
+    not at all. Cells that would start a
     spreadsheet formula (= + - @) are neutralised with a leading apostrophe.
 
     Example:
@@ -1036,25 +1068,15 @@ def export(
 
         rpa export --csv export/
     """
-    from analyzer.audit import append
-    from analyzer.db import transaction
-    from analyzer.export import export_details, export_rows, write_csv, write_xlsx
+    from analyzer.export import export as write_export
 
     if xlsx is None and csv_dir is None:
         raise RpaError("give --xlsx PATH or --csv DIR")
     with open_case(case) as con:
-        findings, evidence = export_rows(con)
-        written = []
-        if xlsx is not None:
-            write_xlsx(xlsx, findings, evidence)
-            written.append(xlsx)
-        if csv_dir is not None:
-            written += write_csv(csv_dir, findings, evidence)
-        with transaction(con):
-            append(con, "export", export_details(written, len(findings), len(evidence)), by)
+        written, n_findings, n_evidence = write_export(con, xlsx, csv_dir, by)
     for path in written:
         out.print(f"wrote {path}", markup=False)
-    out.print(f"{len(findings)} findings, {len(evidence)} evidence rows")
+    out.print(f"{n_findings} findings, {n_evidence} evidence rows")
 
 
 @app.command()

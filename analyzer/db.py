@@ -285,6 +285,20 @@ MIGRATIONS: list[str] = [
     UNION ALL
     SELECT source_id, line, transaction_id, matched_on, raw FROM duplicates_v4;
     """,
+    # 6: fingerprints of the evidence, for `rpa verify`: one row per stored row a source
+    # gave (sighting, reject) and per finding, with the hash of its content.
+    # The audit log holds the digest over each set (audit.py), which protects this table;
+    # this table lets verify name which rows changed.
+    """
+    CREATE TABLE fingerprints (
+        kind VARCHAR NOT NULL,          -- source | findings
+        owner INTEGER NOT NULL,         -- source_id; 0 for the findings
+        row_kind VARCHAR NOT NULL,      -- sighting | reject | finding
+        item BIGINT,                    -- sighting id, or line of a reject
+        name VARCHAR,                   -- finding id
+        hash VARCHAR NOT NULL           -- MD5 of the row's content (audit.py)
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

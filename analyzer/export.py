@@ -1,5 +1,12 @@
 """`rpa export`: findings and their evidence for the case file, as XLSX or CSV.
 
+The case file keeps everything: active, stale and suppressed findings, each marked,
+a suppressed one with its suppression (who, why, until). The files of one export (the
+XLSX, the CSV pair) are written whole or not at all, together with their audit entry:
+each is written beside its target first, the entry is appended, the files are renamed
+into place, and only then is the entry committed; any failure renames back what was
+replaced and removes what was written.
+
 Text from the data (nicknames, memos) can begin with = + - @ and would run as a formula
 when the file is opened in a spreadsheet: every such cell is neutralised by a leading
 apostrophe, the usual defence against CSV/formula injection.
@@ -8,8 +15,11 @@ apostrophe, the usual defence against CSV/formula injection.
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
-from datetime import datetime
+import os
+import secrets
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -20,7 +30,8 @@ from analyzer.findings import list_findings
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 FINDING_COLUMNS = ["id", "rule", "severity", "score", "status", "subject", "subject_name", "counterparties", "window",
-                   "start", "end", "total_amount", "txn_count", "reason_zh", "reason_en", "stale"]
+                   "start", "end", "total_amount", "txn_count", "reason_zh", "reason_en", "stale", "suppressed",
+                   "suppression_id", "suppressed_by", "suppression_why", "suppression_until", "suppressed_at"]
 EVIDENCE_COLUMNS = ["finding_id", "txn_id", "ts", "payer", "payee", "payer_person", "payee_person", "amount", "kind",
                     "status", "channel", "memo", "file", "sha256", "line"]
 
@@ -33,11 +44,21 @@ def neutralise(value: object) -> object:
     return value
 
 
-def export_rows(con: duckdb.DuckDBPyConnection) -> tuple[list[list], list[list]]:
-    """(findings rows, evidence rows) with cells neutralised, in column order."""
-    findings = list_findings(con, include_stale=True)
+def export_rows(con: duckdb.DuckDBPyConnection, today: date | None = None) -> tuple[list[list], list[list]]:
+    """(findings rows, evidence rows) with cells neutralised, in column order: every
+    finding, stale and suppressed ones too. `suppressed` is true while the suppression
+    that matched the finding at its latest scan is in force (on `today`); the
+    suppression's id, who made it, why, until when and when are given whenever one
+    matched, also once it has expired."""
+    findings = list_findings(con, include_stale=True, include_suppressed=True, today=today)
+    suppressions = {r[0]: r[1:] for r in con.execute(
+        """SELECT f.id, s.suppression_id, s.actor, s.why, s.until, s.created_at
+           FROM findings f JOIN suppressions s ON s.suppression_id = f.suppressed_by""").fetchall()}
     rows = []
     for f in findings:
+        sid, actor, why, until, created = suppressions.get(f["id"], (None,) * 5)
+        f = {**f, "suppressed": f["suppressed_by"] is not None, "suppression_id": sid, "suppressed_by": actor,
+             "suppression_why": why, "suppression_until": until, "suppressed_at": created}
         rows.append([neutralise(_cell(f.get(c))) for c in FINDING_COLUMNS])
     evidence = con.execute(
         """
@@ -79,50 +100,101 @@ def write_xlsx(path: Path, findings: list[list], evidence: list[list]) -> None:
     for sheet, money_col in ((ws, FINDING_COLUMNS.index("total_amount") + 1), (ev, EVIDENCE_COLUMNS.index("amount") + 1)):
         for (cell,) in sheet.iter_rows(min_row=2, min_col=money_col, max_col=money_col):
             cell.number_format = "#,##0.00"
-    _save(path, wb.save)
+    wb.save(path)
 
 
-def write_csv(folder: Path, findings: list[list], evidence: list[list]) -> list[Path]:
-    """findings.csv and evidence.csv (UTF-8 with BOM, so that Excel reads the Chinese)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, header, rows in (("findings.csv", FINDING_COLUMNS, findings), ("evidence.csv", EVIDENCE_COLUMNS, evidence)):
-        path = folder / name
-
-        def save(target, header=header, rows=rows):
-            with open(target, "w", encoding="utf-8-sig", newline="") as f:
-                w = csv.writer(f)
-                w.writerow(header)
-                w.writerows(rows)
-
-        _save(path, save)
-        written.append(path)
-    return written
+def write_csv(path: Path, header: list[str], rows: list[list]) -> None:
+    """One CSV file, UTF-8 with BOM (so that Excel reads the Chinese)."""
+    with open(path, "w", encoding="utf-8-sig", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
 
 
-def _save(path: Path, save) -> None:
-    """Write through a temporary file in the same folder, then rename: a failed export
-    leaves no half-written file."""
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise RpaError(f"{path.parent}: no such folder")
-    tmp = path.with_name(f".{path.name}.partial")
+def export(con: duckdb.DuckDBPyConnection, xlsx: Path | None, csv_dir: Path | None, actor: str | None = None,
+           today: date | None = None) -> tuple[list[Path], int, int]:
+    """Write the export (XLSX and/or findings.csv + evidence.csv) and its audit entry,
+    all or nothing. Returns (files written, findings, evidence rows)."""
+    from analyzer.audit import append
+    from analyzer.pause import pause_point
+
+    findings, evidence = export_rows(con, today)
+    targets: list[tuple[Path, object]] = []
+    made_folder = None
+    if xlsx is not None:
+        targets.append((Path(xlsx), lambda p: write_xlsx(p, findings, evidence)))
+    if csv_dir is not None:
+        folder = Path(csv_dir)
+        if folder.exists() and not folder.is_dir():
+            raise RpaError(f"{folder} is not a folder")
+        if not folder.exists() and folder.parent.is_dir():
+            folder.mkdir()
+            made_folder = folder  # removed again if the export fails
+        targets.append((folder / "findings.csv", lambda p: write_csv(p, FINDING_COLUMNS, findings)))
+        targets.append((folder / "evidence.csv", lambda p: write_csv(p, EVIDENCE_COLUMNS, evidence)))
+    for target, _ in targets:
+        if not target.parent.is_dir():
+            raise RpaError(f"{target.parent}: no such folder")
+        if target.is_dir():
+            raise RpaError(f"{target} is a folder: choose another name")
+    tag = secrets.token_hex(4)
+    staged = [(target, target.with_name(f".{target.name}.partial-{tag}"), save) for target, save in targets]
+    replaced: list[tuple[Path, Path]] = []  # (target, its earlier version kept aside)
+    placed: list[Path] = []
     try:
-        save(tmp)
-        tmp.replace(path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise RpaError(f"{path}: cannot write ({exc.strerror})") from None
+        for target, tmp, save in staged:
+            save(tmp)
+        con.execute("BEGIN TRANSACTION")
+        try:
+            append(con, "export", export_details([(t, tmp) for t, tmp, _ in staged], len(findings), len(evidence)), actor)
+            pause_point("export.before_rename")
+            for target, tmp, _ in staged:
+                if target.is_dir():  # only a file is ever replaced
+                    raise IsADirectoryError(errno.EISDIR, "it is a folder", str(target))
+                if target.exists():
+                    old = target.with_name(f".{target.name}.old-{tag}")
+                    os.replace(target, old)
+                    replaced.append((target, old))
+                os.replace(tmp, target)
+                placed.append(target)
+            pause_point("export.before_commit")
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            for target in placed:
+                target.unlink(missing_ok=True)
+            for target, old in replaced:
+                os.replace(old, target)
+            replaced.clear()
+            raise
+    except BaseException as exc:
+        if made_folder is not None:
+            for _, tmp, _ in staged:
+                tmp.unlink(missing_ok=True)
+            try:
+                made_folder.rmdir()
+            except OSError:
+                pass
+        if isinstance(exc, OSError):
+            raise RpaError(f"{exc.filename or 'export'}: cannot write ({exc.strerror or exc})") from None
+        raise
+    finally:
+        for _, tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+        for _, old in replaced:
+            old.unlink(missing_ok=True)
+    return [t for t, _, _ in staged], len(findings), len(evidence)
 
 
 def file_sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def export_details(paths: list[Path], findings: int, evidence: int) -> dict:
-    """What the audit log records of an export."""
+def export_details(paths: list[tuple[Path, Path]], findings: int, evidence: int) -> dict:
+    """What the audit log records of an export: each target with the SHA-256 of the
+    file written for it (still beside it, about to be renamed into place)."""
     return {
-        "files": [{"path": str(Path(p).resolve()), "sha256": file_sha256(p)} for p in paths],
+        "files": [{"path": str(Path(p).resolve()), "sha256": file_sha256(tmp)} for p, tmp in paths],
         "findings": findings,
         "evidence_rows": evidence,
         "exported_at": datetime.now().isoformat(timespec="seconds"),

@@ -218,7 +218,7 @@ def _ingest_tenpay_batch(
     (tenpay.stage_many) before the transaction, then inserted, checked, registered and
     logged in one transaction for all of them. A file that cannot be read is reported
     and does not stop the others; a file already in the case adds nothing."""
-    from analyzer.audit import append_many
+    from analyzer.audit import append_many, record_source_digests
     from analyzer.db import transaction
     from analyzer.formats import tenpay
 
@@ -293,6 +293,9 @@ def _ingest_tenpay_batch(
                              result.last_ts, now, __version__))
                 entries.append(_audit_details(result, path, f.sha256, f.size))
             con.executemany("INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            digests = record_source_digests(con, first, last)  # what `rpa verify` checks the rows against
+            for entry in entries:
+                entry["digest"] = digests[entry["source_id"]]
             append_many(con, "ingest", entries, actor)
             pause_point("ingest.before_commit")
         return results
@@ -463,10 +466,11 @@ def _audit_details(result: FileResult, path: str, sha: str, size: int) -> dict:
 
 def _audit_ingest(con, result: FileResult, sha: str, size: int, actor: str | None) -> None:
     """The audit log entry of a loaded file, in the file's own transaction."""
-    from analyzer.audit import append
+    from analyzer.audit import append, record_source_digest
 
     path = con.execute("SELECT path FROM sources WHERE source_id = ?", [result.source_id]).fetchall()[0][0]
-    append(con, "ingest", _audit_details(result, path, sha, size), actor)
+    # with the digest of the rows it gave: what `rpa verify` checks them against
+    append(con, "ingest", {**_audit_details(result, path, sha, size), "digest": record_source_digest(con, result.source_id)}, actor)
 
 
 def _load(con, path, name, head, fmt, module, owner, digest, staged, stage: Callable[[str], None]) -> tuple[FileResult, str, int]:

@@ -43,6 +43,9 @@ def literal(value: Any) -> str:
         if math.isinf(value):
             return f"CAST('{'-' if value < 0 else ''}Infinity' AS DOUBLE)"
         return f"CAST({value!r} AS DOUBLE)"
+    if isinstance(value, Decimal) and getattr(value, "sql_type", None):
+        # a decimal of a declared type (rules.Exact): the same SQL type whatever its digits
+        return f"CAST('{value:f}' AS {value.sql_type})"
     if isinstance(value, Decimal):
         if not value.is_finite():
             raise ParameterError(f"a decimal parameter must be finite, not {value}")

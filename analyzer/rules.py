@@ -135,9 +135,7 @@ def parse_rule(path: Path, con: duckdb.DuckDBPyConnection | None = None) -> Rule
     for name, spec in header.get("params", {}).items():
         if not isinstance(spec, dict) or "default" not in spec or "description" not in spec:
             raise RuleError(f"{where}: [params.{name}] needs a default and a description")
-        default = spec["default"]
-        if isinstance(default, float):  # money and ratios: exact decimals, never float
-            default = Decimal(str(default))
+        default = _exact_default(spec["default"])  # money and ratios: exact decimals, never float
         params.append(Param(name, default, spec["description"]))
     labels = _labels(header, where)
     internal = header.get("internal", [])
@@ -285,41 +283,102 @@ def load_rules(extra_dirs: list[Path] | None = None) -> dict[str, Rule]:
     return rules
 
 
-def coerce(value: str, default: object, where: str) -> object:
-    """A parameter value given as text (--param) in the type of its default."""
+# Money and ratio parameters are one exact type whatever they come from (the rule's
+# default, rpa.toml, --param): a Decimal bound as EXACT_TYPE, never a DOUBLE, and never a
+# DECIMAL whose scale depends on how the value was written (1000 vs 1000.0).
+EXACT_TYPE = "DECIMAL(18,6)"
+EXACT_PLACES = 6
+EXACT_LIMIT = Decimal(10) ** (18 - EXACT_PLACES)
+
+
+class Exact(Decimal):
+    """A money or ratio parameter: an exact decimal that binds as EXACT_TYPE."""
+
+    sql_type = EXACT_TYPE
+
+
+def exact(value: object, where: str) -> Exact:
+    """`value` (a number or its text) as an Exact, refused when it is not a finite
+    number with at most EXACT_PLACES decimals below EXACT_LIMIT."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal, str)):
+        raise RuleError(f"{where}: {value!r} is not a number")
     try:
-        if isinstance(default, bool):
-            if value.lower() in ("true", "yes", "1"):
-                return True
-            if value.lower() in ("false", "no", "0"):
-                return False
-            raise ValueError
-        if isinstance(default, int):
-            return int(value)
-        if isinstance(default, float):
-            return float(value)
-        if isinstance(default, Decimal):
-            return Decimal(value)
-        if isinstance(default, list):
-            return [v.strip() for v in value.split(",") if v.strip()]
-    except (ValueError, InvalidOperation):
-        raise RuleError(f"{where}: {value!r} is not a {type(default).__name__}") from None
+        d = Decimal(str(value).strip()) if not isinstance(value, Decimal) else value
+    except InvalidOperation:
+        raise RuleError(f"{where}: {value!r} is not a number") from None
+    if not d.is_finite() or abs(d) >= EXACT_LIMIT:
+        raise RuleError(f"{where}: {value!r} is out of range")
+    if d != d.quantize(Decimal(1).scaleb(-EXACT_PLACES), rounding="ROUND_DOWN"):
+        raise RuleError(f"{where}: {value!r} has more than {EXACT_PLACES} decimals")
+    d = d.normalize()
+    if d.as_tuple().exponent > 0:  # 1E+3 -> 1000
+        d = d.quantize(Decimal(1))
+    return Exact(d)
+
+
+def _exact_default(value: object) -> object:
+    """A header default as it runs: floats (TOML has no decimals) become Exact, in lists too."""
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, list):
+        return [_exact_default(v) for v in value]
     return value
 
 
+def typed(value: object, default: object, where: str) -> object:
+    """A parameter value (from rpa.toml, or text from --param) in the one type of its
+    default: bool, int, Exact (the default is a decimal), text, or a list of these."""
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "yes", "1", "false", "no", "0"):
+            return value.strip().lower() in ("true", "yes", "1")
+        raise RuleError(f"{where}: {value!r} is not true or false")
+    if isinstance(default, int):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                pass
+        raise RuleError(f"{where}: {value!r} is not a whole number")
+    if isinstance(default, (Decimal, float)):
+        return exact(value, where)
+    if isinstance(default, list):
+        items = [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
+        if not isinstance(items, list):
+            raise RuleError(f"{where}: {value!r} is not a list")
+        if not default:
+            return list(items)
+        return [typed(v, default[0], where) for v in items]
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise RuleError(f"{where}: {value!r} is not text")
+        return value
+    return value
+
+
+def coerce(value: str, default: object, where: str) -> object:
+    """A parameter value given as text (--param) in the type of its default."""
+    return typed(value, default, where)
+
+
 def resolve_params(rules: dict[str, Rule], case_values: dict[str, dict], cli_values: list[str]) -> dict[str, dict]:
-    """Parameter values per rule: defaults, then rpa.toml [rules.<id>], then --param ID.KEY=VALUE."""
-    out = {rid: r.defaults() for rid, r in rules.items()}
+    """Parameter values per rule: defaults, then rpa.toml [rules.<id>], then --param
+    ID.KEY=VALUE; every value in the type of its default (money and ratios: Exact)."""
+    out = {rid: {k: typed(v, v, f"rule {rid}: {k}") for k, v in r.defaults().items()} for rid, r in rules.items()}
     for rid, values in case_values.items():
         if rid not in rules:
             raise RuleError(f"rpa.toml: [rules.{rid}] names no known rule")
         for key, value in values.items():
             if key not in out[rid]:
                 raise RuleError(f"rpa.toml: [rules.{rid}] {key} is not a parameter of {rid} ({', '.join(out[rid]) or 'none'})")
-            default = out[rid][key]
-            if isinstance(default, (int, float)) and not isinstance(default, bool) and not isinstance(value, (int, float)):
+            default = rules[rid].defaults()[key]
+            if isinstance(default, (int, Decimal)) and not isinstance(default, bool) and (
+                    isinstance(value, bool) or not isinstance(value, (int, float, Decimal))):
                 raise RuleError(f"rpa.toml: [rules.{rid}] {key} must be a number")
-            out[rid][key] = Decimal(str(value)) if isinstance(value, float) else value
+            out[rid][key] = typed(value, default, f"rpa.toml: [rules.{rid}] {key}")
     for item in cli_values:
         target, sep, value = item.partition("=")
         rid, dot, key = target.partition(".")
@@ -333,10 +392,16 @@ def resolve_params(rules: dict[str, Rule], case_values: dict[str, dict], cli_val
     return out
 
 
+def _shown(value: object) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(str(v) if isinstance(v, Decimal) else repr(v) for v in value) + "]"
+    return str(value)
+
+
 def rules_markdown(rules: dict[str, Rule]) -> str:
     """The README's table of rules, generated from the headers (tests keep README in step)."""
     lines = ["| id | rule | severity | parameters (defaults) |", "|---|---|---|---|"]
     for r in sorted(rules.values(), key=lambda r: r.id):
-        params = ", ".join(f"`{p.name}`={p.default}" for p in r.params).replace("|", "\\|")
+        params = ", ".join(f"`{p.name}`={_shown(p.default)}" for p in r.params).replace("|", "\\|")
         lines.append(f"| `{r.id}` | {r.title_zh} — {r.title} | {r.severity} | {params} |")
     return "\n".join(lines)

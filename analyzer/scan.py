@@ -488,9 +488,34 @@ def _column_text(name: str, type_: str) -> str:
     return f"CAST({col} AS VARCHAR)"
 
 
+# `{<column>_label}` in a reason names the party (person id or account) in the rule's
+# column <column> (a list: each of them): "name（id）" for a person on the roster, else
+# the account. The rule gives the party as a value and the label is made here and, with
+# pseudonyms, by a masked report: a rule never builds a label with a name inside it.
+LABEL_SUFFIX = "_label"
+PERSON_NAMES = """(SELECT map_from_entries(list(struct_pack(k := person_id, v := name)) FILTER (WHERE name IS NOT NULL)) AS m
+                   FROM people) AS person_names"""
+
+
+def label_column(name: str, types: dict[str, str]) -> str | None:
+    """The party column a `{name}` placeholder labels, when it is one."""
+    base = name[: -len(LABEL_SUFFIX)] if name.endswith(LABEL_SUFFIX) else None
+    return base if base and base in types and name not in types else None
+
+
+def _label_text(name: str, type_: str) -> str:
+    def one(x: str) -> str:
+        return f"coalesce(map_extract_value(person_names.m, {x}) || '（' || {x} || '）', {x})"
+
+    col = identifier(name)
+    if type_.upper().endswith("[]"):
+        return f"array_to_string(list_transform(CAST({col} AS VARCHAR[]), x -> {one('x')}), '、')"
+    return one(f"CAST({col} AS VARCHAR)")
+
+
 def reason_sql(template: str, types: dict[str, str], params: dict) -> str:
     """A reason template as a SQL expression over the rule's output: literal text,
-    the rule's columns (rendered per type) and the parameter values."""
+    the rule's columns (rendered per type), parties' labels and the parameter values."""
     import string
 
     parts = []
@@ -500,6 +525,8 @@ def reason_sql(template: str, types: dict[str, str], params: dict) -> str:
         if name:
             if name in types:  # the rule's own figure wins over a parameter of that name
                 parts.append(f"coalesce({_column_text(name, types[name])}, '')")
+            elif (base := label_column(name, types)) is not None:
+                parts.append(f"coalesce({_label_text(base, types[base])}, '')")
             else:
                 parts.append(literal(_fmt(params[name])))
     return " || ".join(parts) if parts else "''"
@@ -518,7 +545,7 @@ def run_rule(con: duckdb.DuckDBPyConnection, rule: Rule, params: dict) -> None:
         raise RuleError(f"rule {rule.id} does not return the column(s) {', '.join(missing)}")
     check_labels(rule, types)
     for lang in ("reason_zh", "reason_en"):
-        unknown = placeholders(getattr(rule, lang)) - set(types) - set(params)
+        unknown = {n for n in placeholders(getattr(rule, lang)) - set(types) - set(params) if label_column(n, types) is None}
         if unknown:
             raise RuleError(f"rule {rule.id}: {lang} names {', '.join(sorted(unknown))}, which the rule neither returns nor takes")
     severity = f"coalesce(severity, {literal(rule.severity)})" if "severity" in types else literal(rule.severity)
@@ -541,7 +568,7 @@ def run_rule(con: duckdb.DuckDBPyConnection, rule: Rule, params: dict) -> None:
                CAST(total_amount AS DECIMAL(18,2)), CAST(txn_count AS BIGINT),
                {reason_sql(rule.reason_zh, types, params)}, {reason_sql(rule.reason_en, types, params)},
                {metrics}, $params, ev
-        FROM (SELECT *, list_sort(list_distinct(CAST(evidence AS BIGINT[]))) AS ev FROM rule_out)
+        FROM (SELECT *, list_sort(list_distinct(CAST(evidence AS BIGINT[]))) AS ev FROM rule_out), {PERSON_NAMES}
         WHERE subject IS NOT NULL AND len(ev) > 0
         """,
         {"rule": rule.id, "params": params_json},
@@ -689,7 +716,7 @@ def _carry_identity(con, source: str, rule_ids: list[str], scan_id: int) -> None
 def _store(con, rules, params, scope, since, until, started, today, actor) -> dict[str, tuple[int, int, int]]:
     """Store the scan's findings, set-wise, in one transaction with its scans row and
     audit entry. Returns per rule: (new, suppressed, went stale)."""
-    from analyzer.audit import append
+    from analyzer.audit import append, record_findings_digest
     from analyzer.triage import MATCH
 
     with transaction(con):
@@ -772,6 +799,7 @@ def _store(con, rules, params, scope, since, until, started, today, actor) -> di
                 "suppressed": sum(c[1] for c in changes.values()),
                 "stale": sum(c[2] for c in changes.values()),
                 "rpa_version": __version__,
+                "digest": record_findings_digest(con),  # the findings as this scan leaves them
             },
             actor,
         )

@@ -5,7 +5,7 @@
 -- rationale = """Local 换届 discipline lists name electronic red packets explicitly; any packet to voters inside the window is a flag and the amount is secondary (天台 2017: one 100-yuan packet split 60 ways cost a candidacy). The Guyun case: a branch secretary sent packets worth tens of thousands of yuan to 41 Party members of the branch during 换届. The rule counts, per election window and sender, the distinct Party members (or members of the window's org unit) who received a packet, transfer or QR payment from him. Left out, because they buy no vote: payments to the sender's family; AA shares (the memo names an AA word of [aa_shares] and the amount fits a share: the sender paying his part of a meal to the colleague who collected it); repayments (the scan's giving-back ledger, given_back: a payment of about the amount the member paid the sender within return_days before, one to one, or in bulk as long as it pays back no more than it gives back — a loan repaid, an advance or a gift returned); and gifts at a declared occasion of the member or his family (rpa.toml [[events]]: a wedding or funeral gift). Everything else counts, whatever the amount or the memo."""
 -- false_positives = ["A family group's New Year lucky-money burst that happens to fall in the window (family is excluded only when relations.csv says so)", "Reimbursements by a branch treasurer of expenses members advanced (报销), or money a collector returns (dues, a cancelled group purchase): the data shows only payments to members; ask for the accounts (a memo alone is not excused: a vote buyer can write one)", "A loan from a member repaid later than return_days ([giving_back] in rpa.toml), or repaid in cash and then again by transfer; AA shares whose memo names none of the [aa_shares] words or that exceed its max_amount (AA shares, repayments within return_days and gifts at a declared occasion of the recipient or his family are already left out)", "Gifts for a member's occasion the investigators have not declared in rpa.toml [[events]]: declare it and rescan"]
 -- reason_zh = "换届窗口「{window_name}」内向{unit_zh}{n_recipients}人（其中党员{n_party_members}名）发红包、转账{txn_count}笔，共¥{total_amount}（阈值：{min_recipients}人，超出{excess}人）"
--- reason_en = "In election window '{window_name}', paid {n_recipients} people{unit_en} ({n_party_members} of them Party members) {txn_count} packets/transfers totalling ¥{total_amount} (threshold: {min_recipients} people, exceeded by {excess})"
+-- reason_en = "In election window '{window_name}', paid {n_recipients} people{unit_en}{unit_zh} ({n_party_members} of them Party members) {txn_count} packets/transfers totalling ¥{total_amount} (threshold: {min_recipients} people, exceeded by {excess})"
 -- internal = ["unit_zh", "unit_en"]
 --
 -- [params.min_recipients]
@@ -120,7 +120,7 @@ SELECT
     count(DISTINCT recipient) - $min_recipients AS excess,
     coalesce(max(org_unit), '') AS org_unit,
     CASE WHEN max(org_unit) IS NULL THEN '' ELSE max(org_unit) END AS unit_zh,
-    CASE WHEN max(org_unit) IS NULL THEN '' ELSE ' of ' || max(org_unit) END AS unit_en
+    CASE WHEN max(org_unit) IS NULL THEN '' ELSE ' of ' END AS unit_en   -- the unit itself: unit_zh, a value of its own
 FROM paid
 GROUP BY sender, window_name
 HAVING count(DISTINCT recipient) >= $min_recipients

@@ -152,7 +152,6 @@ SELECT
     -- 60 at the threshold, +10 per payer beyond it, +20 inside a promotion window
     least(100, 60 + 10 * (a.n_payers - $min_payers) + CASE WHEN a.window_name IS NULL THEN 0 ELSE 20 END) AS score,
     CASE WHEN a.window_name IS NULL THEN 'medium' ELSE 'high' END AS severity,
-    coalesce(p.name || '（' || a.official || '）', a.official) AS subject_label,
     a.n_payers,
     a.n_payers - $min_payers AS excess_payers,
     a.n_subordinates,
@@ -162,9 +161,8 @@ SELECT
     a.payers_in_window,
     CASE WHEN a.window_name IS NULL THEN ''
          ELSE '；其中' || CAST(a.payers_in_window AS VARCHAR) || '人的' || CAST(a.n_in_window AS VARCHAR)
-              || '笔发生在晋升窗口「' || a.window_name || '」内' END AS window_note_zh,
+              || '笔发生在晋升窗口内' END AS window_note_zh,   -- the window: the finding's window_name
     CASE WHEN a.window_name IS NULL THEN ''
-         ELSE '; in promotion window ''' || a.window_name || ''': ' || CAST(a.n_in_window AS VARCHAR) || ' payment(s) by '
+         ELSE '; in the promotion window: ' || CAST(a.n_in_window AS VARCHAR) || ' payment(s) by '
               || CAST(a.payers_in_window AS VARCHAR) || ' person(s)' END AS window_note_en
 FROM agg AS a
-LEFT JOIN people AS p ON p.person_id = a.official

@@ -4,9 +4,9 @@
 -- regulation = "《中国共产党纪律处分条例》（2023）关于操办婚丧喜庆事宜、借机敛财的条款（2003年版第八十一条；2023年版条号待核）及第九十七条（收受礼金）；《公职人员政务处分法》第三十四条；中央纪委法规室：婚丧喜庆事宜指结婚、丧事、父母/配偶/子女生日、子女上大学、乔迁新居等，借机敛财的不论是否大操大办均应处理"
 -- rationale = """A wedding, a funeral, a parent's birthday, a child's entrance to university or a house move is the one occasion on which an official may receive 礼金 from relatives and friends; taking it from many people he manages or serves is 借机敛财, punished whether or not the event was lavish. For every occasion declared in rpa.toml [[events]] of an official or of a member of his family (± the event's days), the rule sums the accepted packets and transfers paid to the official or to his family by persons whom relations.csv names his subordinates or service objects (not their own relatives). A gift does not count when it was refunded, returned or is still pending, or when it was given back within return_days (a linked refund, or a payment back of about the same amount, ± return_tolerance, by the person who received it, matched one to one first and then in bulk: the scan table given_back, [giving_back] in rpa.toml): returning 礼金 after a wedding is the correct conduct. The occasion is reported when at least min_givers distinct subordinates/service objects gave, or when their gifts reach min_total. High when both thresholds are passed, medium when one is."""
 -- false_positives = ["A subordinate or service object who is also a close relative or an old friend of the family (add the family relation if the investigators accept it)", "Gifts the official returned in cash or handed to the unit's 廉政账户 after the event (not in the data)", "Payments to the family for the banquet itself (a caterer who is a service object) or AA shares of a shared trip", "An occasion whose declared days are too wide, catching festival or ordinary gifts (check [[events]] days)"]
--- reason_zh = "借{owner_zh}{kind_zh}（{occasion_day}，前后{occasion_days}日）收受{relation_zh}{n_givers}人（{giver_names}）礼金{txn_count}笔，共¥{total_amount}，未见退还（阈值：≥{min_givers}人或合计≥¥{min_total}；{excess_zh}）"
--- reason_en = "Around {occasion_en} ({occasion_day}, ± {occasion_days} days) kept {txn_count} gift(s) totalling ¥{total_amount} from {n_givers} {relation_en} ({giver_names}), none given back (thresholds: ≥ {min_givers} givers or a total ≥ ¥{min_total}; {excess_en})"
--- internal = ["occasion_owner", "occasion_kind", "kind_zh", "owner_zh", "occasion_en", "relation_zh", "relation_en", "excess_zh", "excess_en"]
+-- reason_zh = "借{owner_zh}{occasion_owner_label}的{kind_zh}（{occasion_day}，前后{occasion_days}日）收受{relation_zh}{n_givers}人（{giver_names}）礼金{txn_count}笔，共¥{total_amount}，未见退还（阈值：≥{min_givers}人或合计≥¥{min_total}；{excess_zh}）"
+-- reason_en = "Around the {kind_en} of {owner_en} {occasion_owner_label} ({occasion_day}, ± {occasion_days} days) kept {txn_count} gift(s) totalling ¥{total_amount} from {n_givers} {relation_en} ({giver_names}), none given back (thresholds: ≥ {min_givers} givers or a total ≥ ¥{min_total}; {excess_en})"
+-- internal = ["occasion_owner", "occasion_kind", "kind_zh", "kind_en", "owner_zh", "owner_en", "occasion_en", "relation_zh", "relation_en", "excess_zh", "excess_en"]
 --
 -- [params.min_givers]
 -- default = 3
@@ -120,7 +120,9 @@ labelled AS (
            CASE po.kind WHEN 'wedding' THEN 'wedding' WHEN 'funeral' THEN 'funeral' WHEN 'birth' THEN 'birth'
                         WHEN 'birthday' THEN 'birthday' WHEN 'housewarming' THEN 'house-warming' WHEN 'school' THEN 'school entrance'
                         ELSE 'occasion' END AS kind_en,
-           CASE WHEN po.owner = po.official THEN '本人' ELSE '家属' || coalesce(op.name, po.owner) || '的' END AS owner_zh,
+           -- the owner himself is a value (occasion_owner): the reason labels him
+           CASE WHEN po.owner = po.official THEN '本人' ELSE '家属' END AS owner_zh,
+           CASE WHEN po.owner = po.official THEN 'the official' ELSE 'his family member' END AS owner_en,
            coalesce(op.name, po.owner) AS owner_name
     FROM per_occasion AS po
     LEFT JOIN people AS op ON op.person_id = po.owner
@@ -145,7 +147,8 @@ SELECT
     occasion_days,
     kind_zh,
     owner_zh,
-    CASE WHEN owner = official THEN 'his own ' || kind_en ELSE 'the ' || kind_en || ' of his family member ' || owner_name END AS occasion_en,
+    owner_en,
+    kind_en,
     giver_names,
     n_givers,
     gifts_from_subordinates,

@@ -140,7 +140,6 @@ SELECT
     -- 60 at both thresholds; +20 for each threshold passed twice over
     round(least(100, 60 + 20 * (a.n_payers - $min_payers) / $min_payers + 20 * (a.n_payments - $min_payments) / $min_payments), 1) AS score,
     CASE WHEN a.n_service_objects > 0 THEN 'high' ELSE 'medium' END AS severity,
-    coalesce(p.name || '（' || a.official || '）', a.official) AS subject_label,
     a.n_payers,
     a.n_payers - $min_payers AS excess_payers,
     a.n_payments - $min_payments AS excess_payments,
@@ -153,4 +152,3 @@ SELECT
     CASE WHEN a.n_service_objects > 0
          THEN '; service objects of the official among the payers: ' || CAST(a.n_service_objects AS VARCHAR) ELSE '' END AS service_note_en
 FROM agg AS a
-LEFT JOIN people AS p ON p.person_id = a.official

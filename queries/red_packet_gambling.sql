@@ -476,7 +476,7 @@ SELECT
              || CAST($min_chain_rounds AS VARCHAR) || '轮）' END,
         CASE WHEN c.s_players THEN '固定玩家：' || CAST(c.stable_players AS VARCHAR) || '人在多数轮次中发包或抢包（≥'
              || CAST($min_players AS VARCHAR) || '人）' END,
-        CASE WHEN c.s_net THEN '净赢家：' || c.subject_label || '净赢¥' || format('{:,.2f}', c.organiser_net) END
+        CASE WHEN c.s_net THEN '组织者净赢¥' || format('{:,.2f}', c.organiser_net) END
     ) AS signals_zh,
     concat_ws('; ',
         'tempo: ' || CAST(c.n_rounds AS VARCHAR) || ' rounds over ' || CAST(c.n_nights AS VARCHAR) || ' night(s), largest gap '
@@ -489,7 +489,7 @@ SELECT
              || CAST($min_chain_rounds AS VARCHAR) || ')' END,
         CASE WHEN c.s_players THEN 'stable players: ' || CAST(c.stable_players AS VARCHAR) || ' sending or grabbing in most rounds (≥ '
              || CAST($min_players AS VARCHAR) || ')' END,
-        CASE WHEN c.s_net THEN 'net winner: ' || c.subject_label || ' won ¥' || format('{:,.2f}', c.organiser_net) END
+        CASE WHEN c.s_net THEN 'the organiser won a net ¥' || format('{:,.2f}', c.organiser_net) END
     ) AS signals_en,
     CASE WHEN c.signals_held = 6 THEN '' ELSE '。未见：' || concat_ws('、',
         CASE WHEN NOT c.s_stake THEN '固定注额' END, CASE WHEN NOT c.s_settle THEN '倍数罚付' END,

@@ -109,8 +109,6 @@ SELECT
     round(least(100, 60 + 20 * (greatest(1.0 * a.n_grabs / $min_grabs, a.total_amount / $min_amount) - 1)), 1) AS score,
     CASE WHEN a.total_amount >= $high_amount THEN 'high' ELSE 'medium' END AS severity,
     a.sender,
-    coalesce(po.name || '（' || a.official || '）', a.official) AS subject_label,
-    coalesce(ps.name || '（' || a.sender || '）', a.sender) AS sender_label,
     a.relation,
     CASE WHEN a.relation = 'subordinate' THEN '下属' ELSE '管理服务对象' END AS relation_zh,
     CASE WHEN a.relation = 'subordinate' THEN 'subordinate' ELSE 'service object' END AS relation_en,
@@ -134,5 +132,3 @@ SELECT
     b.amount_back
 FROM agg AS a
 JOIN back AS b ON b.official = a.official AND b.sender = a.sender
-LEFT JOIN people AS po ON po.person_id = a.official
-LEFT JOIN people AS ps ON ps.person_id = a.sender

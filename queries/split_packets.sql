@@ -138,8 +138,6 @@ agg AS (
 labelled AS (
     SELECT a.*,
            CAST($min_total_caps * a.cap_amount AS DECIMAL(18, 2)) AS threshold_amount,
-           coalesce(ps.name || '（' || a.sender || '）', a.sender) AS sender_label,
-           coalesce(pr.name || '（' || a.receiver || '）', a.receiver) AS receiver_label,
            coalesce(pr.official, FALSE) AS receiver_official,
            coalesce(ps.official, FALSE) AS sender_official,
            -- the sender is the receiver's subordinate or service object (relations.csv)
@@ -167,8 +165,6 @@ SELECT
     CASE WHEN receiver_official OR sender_relation IS NOT NULL THEN 'high' ELSE 'medium' END AS severity,
     sender,
     receiver,
-    sender_label,
-    receiver_label,
     receiver_official,
     sender_official,
     sender_relation,

@@ -192,3 +192,129 @@ def test_a_decision_or_suppression_added_or_deleted_in_the_database_is_caught(ca
     out = rpa("verify", "--case", case).stdout
     assert "records: triage decision 2 has no log entry: not recorded by rpa" in out
     assert "records: suppression 1 of log entry 5 is gone from the case (deleted)" in out
+
+
+# --------------------------------------------------------------------------- the evidence itself
+
+
+def verify_lines(case) -> tuple[int, list[str]]:
+    result = rpa("verify", "--case", case)
+    return result.exit_code, result.stdout.splitlines()
+
+
+def test_verify_covers_the_evidence_when_nothing_changed(case):
+    entries = log(case)
+    ingest, scan = entries[1]["details"], entries[2]["details"]
+    sightings = query(case, "SELECT count(*) FROM sightings")[0][0]
+    assert ingest["digest"]["sightings"] == sightings and ingest["digest"]["rejects"] == 0
+    assert len(ingest["digest"]["sha256"]) == 64 and scan["digest"]["findings"] == 1
+    code, lines = verify_lines(case)
+    assert code == 0
+    movements = query(case, "SELECT count(*) FROM transactions")[0][0]
+    assert (f"evidence intact: the rows of 1 source(s); findings: 1 as scan 1 left them; movements: {movements:,} movements, "
+            "as the sightings and the roster give them") in lines
+
+
+def test_an_edited_amount_is_named(case):
+    # in what was read from the file: the sighting
+    sid = query(case, "SELECT min(sighting_id) FROM sightings WHERE amount = 200")[0][0]
+    sql(case, "UPDATE sightings SET amount = 20 WHERE sighting_id = ?", [sid])
+    code, lines = verify_lines(case)
+    assert code == 1
+    assert "source 1 evidence changed: differs from the digest of log entry 2" in lines
+    assert f"  sighting {sid} edited" in lines
+    assert lines[-1].startswith("NOT INTACT:") and "data changed (source 1, movements)" in lines[-1]
+    # put back, all is intact again: the digest is order-independent and exact
+    sql(case, "UPDATE sightings SET amount = 200 WHERE sighting_id = ?", [sid])
+    assert verify_lines(case)[0] == 0
+    # in a movement derived from it: the sightings do not give it
+    mid = query(case, "SELECT min(id) FROM transactions WHERE amount = 200")[0][0]
+    sql(case, "UPDATE transactions SET amount = 20 WHERE id = ?", [mid])
+    code, lines = verify_lines(case)
+    assert code == 1
+    assert "movements evidence changed: differ from the movements the sightings and the roster give" in lines
+    assert f"  movement {mid} edited" in lines and "data changed (movements)" in lines[-1]
+
+
+def test_a_deleted_finding_is_named(case):
+    fid = query(case, "SELECT id FROM findings")[0][0]
+    sql(case, "DELETE FROM findings WHERE id = ?", [fid])
+    code, lines = verify_lines(case)
+    assert code == 1
+    assert f"  finding {fid} deleted" in lines
+    assert not any(line.startswith("source 1 evidence") for line in lines)  # the rows read are as they were
+    assert "data changed (findings)" in lines[-1]
+
+
+def test_an_inserted_movement_is_named(case):
+    sql(case, """INSERT INTO transactions SELECT * REPLACE (id + 1000 AS id, amount + 1 AS amount, line + 1000 AS line)
+                 FROM transactions WHERE id = (SELECT min(id) FROM transactions)""")
+    new_id = query(case, "SELECT max(id) FROM transactions")[0][0]
+    code, lines = verify_lines(case)
+    assert code == 1 and f"  movement {new_id} inserted" in lines
+    assert "findings evidence changed" not in "\n".join(lines)  # no finding changed
+    sql(case, "DELETE FROM transactions WHERE id = ?", [new_id])
+    assert verify_lines(case)[0] == 0
+    # a sighting of a source that was never ingested is named too
+    sql(case, "INSERT INTO sightings SELECT * REPLACE (sighting_id + 2000 AS sighting_id, 99 AS source_id) FROM sightings LIMIT 1")
+    code, lines = verify_lines(case)
+    assert code == 1 and "source 99 evidence changed: rows of a source that was never ingested" in lines
+
+
+def test_deleted_rows_and_their_fingerprints_are_still_caught(case):
+    """Deleting a sighting and its fingerprint leaves the fingerprints short of the logged
+    digest: still changed, and said so."""
+    sid = query(case, "SELECT max(sighting_id) FROM sightings")[0][0]
+    sql(case, "DELETE FROM sightings WHERE sighting_id = ?", [sid])
+    sql(case, "DELETE FROM fingerprints WHERE row_kind = 'sighting' AND item = ?", [sid])
+    code, lines = verify_lines(case)
+    assert code == 1
+    assert "source 1 evidence changed: differs from the digest of log entry 2; its fingerprints were changed too, so the rows named may not be all" in lines
+
+
+def test_later_files_and_roster_loads_leave_earlier_evidence_intact(tmp_path):
+    """What later commands legitimately change (the other side's sighting of a movement,
+    persons resolved by a new roster, a re-scan) is not a change of the evidence."""
+    from tests.conftest import ROOT
+
+    case = tmp_path / "case"
+    assert rpa("init", case).exit_code == 0
+    sample = ROOT / "sample_data"
+    wechat = sorted((sample / "wechat").iterdir())[:6]
+    for folder in wechat:  # one at a time: each later bill merges sightings into earlier movements
+        assert rpa("ingest", folder, "--case", case).exit_code in (0, 1)
+    assert query(case, "SELECT count(*) FROM duplicates")[0][0] > 0
+    assert rpa("roster", sample / "people.csv", "--relations", sample / "relations.csv", "--case", case).exit_code == 0
+    assert query(case, "SELECT count(*) FROM transactions WHERE payer_person IS NOT NULL")[0][0] > 0
+    assert rpa("scan", "--case", case).exit_code == 0
+    assert rpa("scan", "--case", case).exit_code == 0
+    code, lines = verify_lines(case)
+    assert code == 0, lines
+    assert f"evidence intact: the rows of {len(wechat)} source(s)" in "\n".join(lines)
+
+
+def test_a_case_from_before_the_digests_says_what_is_not_recorded(case):
+    """Entries written before the digests existed hold none: verify says the evidence
+    is not recorded (it cannot tell), and is otherwise intact; the next scan records."""
+    sql(case, "DELETE FROM fingerprints")
+    # the log as an older rpa wrote it: no digest in the ingest and scan entries, chain rebuilt
+    from analyzer.audit import GENESIS, HEAD_KEY, entry_hash
+
+    rows = query(case, "SELECT seq, logged_at, actor, action, details FROM audit_log ORDER BY seq")
+    con = duckdb.connect(str(case / "rpa.duckdb"))
+    prev = GENESIS
+    for seq, at, actor, action, details in rows:
+        d = json.loads(details)
+        d.pop("digest", None)
+        text = json.dumps(d, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        digest = entry_hash(prev, seq, at, actor, action, d)
+        con.execute("UPDATE audit_log SET details = ?, prev_hash = ?, hash = ? WHERE seq = ?", [text, prev, digest, seq])
+        prev = digest
+    con.execute("UPDATE meta SET value = ? WHERE key = ?", [f"{rows[-1][0]} {prev}", HEAD_KEY])
+    con.close()
+    code, lines = verify_lines(case)
+    assert code == 0, lines
+    assert "evidence not recorded for source 1, findings: written by an rpa that logged no digest" in lines
+    assert rpa("scan", "--rule", RULE, "--case", case).exit_code == 0
+    code, lines = verify_lines(case)
+    assert code == 0 and any(line.startswith("evidence intact: findings: 1 as scan 2 left them; movements:") for line in lines)

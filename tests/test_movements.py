@@ -371,3 +371,15 @@ def test_a_production_loads_many_files_at_a_time_as_each_would_alone(tmp_path):
     assert ("group_red_packet", Decimal("6.00"), "wxid_a", "wxid_b", True, True) in got[4]
     assert query(together, "SELECT count(*) FROM audit_log WHERE action = 'ingest'") == [(3,)]
     assert rpa("verify", "--case", together).exit_code == 0
+
+
+def test_a_header_only_tenpay_file_in_a_batch_verifies_intact(tmp_path):
+    # an account without movements: its production file is the header alone
+    tp.write_production(tmp_path / "prod", {"wxid_a": [tp.transfer_out(peer="wxid_b", peer_name="乙", fen=100, ts=TS, uid="wxid_a")],
+                                            "wxid_empty": []})
+    case = tmp_path / "case"
+    assert rpa("init", case).exit_code == 0
+    assert rpa("ingest", tmp_path / "prod", "--case", case).exit_code == 0
+    assert query(case, "SELECT rows_read FROM sources ORDER BY rows_read") == [(0,), (1,)]
+    result = rpa("verify", "--case", case)
+    assert result.exit_code == 0, result.output

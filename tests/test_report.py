@@ -391,7 +391,7 @@ def test_masked_report_holds_no_name_id_account_unit_or_memo(world):
     secrets |= {w["name"] for w in world["windows"]} | {HOSTILE_ACCOUNT, "恭喜", "约谈前核实", "谈话核实", "王审", "李明"}
     secrets |= {t["txn_id"] for t in world["transactions"]}
     secrets |= {r[0] for r in query(case, "SELECT name FROM sources")} | {str(case)}
-    secrets = {s for s in secrets if s and len(s) >= 2}
+    secrets = {s for s in secrets if s}  # any length
     assert len(secrets) > 50
     files = files_of(report)
     assert files["assets/plotly.min.js"] == PLOTLY_JS.read_bytes()  # verbatim: not searched
@@ -472,7 +472,7 @@ def test_out_replaces_an_earlier_report_but_nothing_else(world, tmp_path):
 
 
 def test_a_failed_report_leaves_nothing(world, tmp_path, monkeypatch):
-    from analyzer import report as report_module
+    from analyzer.report import render
 
     reports_before = query(world["case"], "SELECT count(*) FROM reports")[0][0]
     log_before = query(world["case"], "SELECT max(seq) FROM audit_log")[0][0]
@@ -480,7 +480,7 @@ def test_a_failed_report_leaves_nothing(world, tmp_path, monkeypatch):
     def broken(self, party):  # a failure half-way: the finding pages are written, a person page fails
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(report_module._Builder, "person_page", broken)
+    monkeypatch.setattr(render.Renderer, "person_page", broken)
     result = rpa("report", "--out", tmp_path / "r", "--case", world["case"])
     assert result.exit_code == 2 and "cannot write the report" in result.stderr
     assert list(tmp_path.iterdir()) == []

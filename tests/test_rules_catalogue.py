@@ -120,7 +120,7 @@ def test_parameters_defaults_then_case_then_command_line(tmp_path):
         "min_n": 7, "ratio": Decimal("0.85")
     }
     for bad, message in [
-        ("my_rule.min_n=seven", "is not a int"),
+        ("my_rule.min_n=seven", "is not a whole number"),
         ("my_rule.nope=1", "has no parameter 'nope'"),
         ("other.min_n=1", "no rule 'other'"),
         ("min_n=1", "RULE.KEY=VALUE"),
@@ -190,3 +190,58 @@ def test_every_shipped_rule_labels_its_figures(tmp_path):
     assert rpa("ingest", write_canonical(tmp_path / "m.csv", rows), "--case", case).exit_code == 0
     result = rpa("scan", "--case", case)
     assert result.exit_code == 0, result.output
+
+
+def test_money_thresholds_are_one_exact_type_from_every_source():
+    """A money or ratio threshold binds as the same DECIMAL whether it comes from the
+    rule's default, rpa.toml (integer or float) or --param (any spelling): never DOUBLE."""
+    import duckdb
+
+    from analyzer.params import CaseConnection
+    from analyzer.rules import EXACT_TYPE
+
+    rules = load_rules()
+    con = CaseConnection(duckdb.connect())
+
+    def bound(params: dict, key: str) -> tuple:
+        return con.execute(f"SELECT typeof(${key}), CAST(${key} AS VARCHAR)", {key: params[key]}).fetchall()[0]
+
+    sources = {
+        "default": resolve_params(rules, {}, [])["split_packets"],
+        "toml int": resolve_params(rules, {"split_packets": {"cap": 200}}, [])["split_packets"],
+        "toml float": resolve_params(rules, {"split_packets": {"cap": 200.0}}, [])["split_packets"],
+        "param": resolve_params(rules, {}, ["split_packets.cap=200"])["split_packets"],
+        "param 2 places": resolve_params(rules, {}, ["split_packets.cap=200.00"])["split_packets"],
+    }
+    seen = {name: bound(p, "cap") for name, p in sources.items()}
+    assert set(seen.values()) == {(EXACT_TYPE, "200.000000")}, seen
+    ratios = {name: bound(p, "near_ratio") for name, p in {
+        "default": resolve_params(rules, {}, [])["split_packets"],
+        "toml": resolve_params(rules, {"split_packets": {"near_ratio": 0.8}}, [])["split_packets"],
+        "param": resolve_params(rules, {}, ["split_packets.near_ratio=.80"])["split_packets"],
+    }.items()}
+    assert set(ratios.values()) == {(EXACT_TYPE, "0.800000")}, ratios
+    # a list of multiples: exact elements from every source too (it was DOUBLE[] or VARCHAR[])
+    lists = {name: bound(p, "payout_multiples") for name, p in {
+        "default": resolve_params(rules, {}, [])["red_packet_gambling"],
+        "toml": resolve_params(rules, {"red_packet_gambling": {"payout_multiples": [1, 1.5]}}, [])["red_packet_gambling"],
+        "param": resolve_params(rules, {}, ["red_packet_gambling.payout_multiples=1,1.5"])["red_packet_gambling"],
+    }.items()}
+    assert {t for t, _ in lists.values()} == {EXACT_TYPE + "[]"}, lists
+    assert lists["toml"] == lists["param"] == (EXACT_TYPE + "[]", "[1.000000, 1.500000]")
+    # 0.1 + 0.2 is exactly 0.3 at the threshold: no float on the way
+    p = resolve_params(rules, {"split_packets": {"near_ratio": 0.1}}, [])["split_packets"]
+    assert con.execute("SELECT $r + 0.2 = 0.3", {"r": p["near_ratio"]}).fetchall()[0][0] is True
+    # what cannot be exact is refused with one line
+    for bad, message in [
+        (["split_packets.cap=abc"], "is not a number"),
+        (["split_packets.cap=1e30"], "out of range"),
+        (["split_packets.near_ratio=0.12345678"], "more than 6 decimals"),
+        (["split_packets.cap=nan"], "out of range"),
+    ]:
+        with pytest.raises(RuleError, match=message):
+            resolve_params(rules, {}, bad)
+    with pytest.raises(RuleError, match="must be a number"):
+        resolve_params(rules, {"split_packets": {"cap": "200"}}, [])
+    with pytest.raises(RuleError, match="whole number"):
+        resolve_params(rules, {"split_packets": {"min_packets": 3.5}}, [])

@@ -144,3 +144,34 @@ def test_calendar_works_without_a_case(tmp_path, monkeypatch):
     monkeypatch.delenv("RPA_CASE", raising=False)
     result = rpa("calendar", "--year", "2030")
     assert result.exit_code == 0 and "unknown" in result.stdout  # 2030 holidays not yet published
+
+
+LABELS = """-- title = "labels"
+-- title_zh = "标签"
+-- severity = "low"
+-- regulation = "none"
+-- rationale = "names parties in its reason by value"
+-- false_positives = ["none"]
+-- reason_zh = "{payer_label}付给{counterparties_label}；对象{subject_label}"
+-- reason_en = "{payer_label} paid {counterparties_label}; subject {subject_label}"
+SELECT payer_party AS subject, list(DISTINCT payee_party ORDER BY payee_party) AS counterparties, NULL AS window_name,
+       min(ts) AS start_ts, max(ts) AS end_ts, sum(amount) AS total_amount, count(*) AS txn_count,
+       list(id) AS evidence, 10 AS score, payer_party AS payer
+FROM mv WHERE payer_party = 'P001' GROUP BY payer_party
+"""
+
+
+def test_reasons_label_parties_given_as_values(case, tmp_path):
+    """`{X_label}` is made from the party in column X: name（id） for a roster person, the
+    account otherwise, each element of a list; the rule builds no label itself."""
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "labels.sql").write_text(LABELS, encoding="utf-8")
+    result = rpa("scan", "--rule", "labels", "--rules-dir", folder, "--case", case)
+    assert result.exit_code == 0, result.output
+    (zh, en, counterparties) = query(case, "SELECT reason_zh, reason_en, counterparties FROM findings WHERE rule = 'labels'")[0]
+    names = dict(query(case, "SELECT person_id, name FROM persons"))
+    label = {p: f"{names[p]}（{p}）" if names.get(p) else p for p in counterparties}
+    assert zh == f"{names['P001']}（P001）付给{'、'.join(label[p] for p in sorted(counterparties))}；对象{names['P001']}（P001）"
+    assert en.startswith(f"{names['P001']}（P001） paid ")
+    assert any(p not in names for p in counterparties)  # an account: shown as it is
