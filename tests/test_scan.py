@@ -154,6 +154,9 @@ LABELS = """-- title = "labels"
 -- false_positives = ["none"]
 -- reason_zh = "{payer_label}付给{counterparties_label}；对象{subject_label}"
 -- reason_en = "{payer_label} paid {counterparties_label}; subject {subject_label}"
+-- [labels.payer]
+-- zh = "付款人"
+-- en = "Payer"
 SELECT payer_party AS subject, list(DISTINCT payee_party ORDER BY payee_party) AS counterparties, NULL AS window_name,
        min(ts) AS start_ts, max(ts) AS end_ts, sum(amount) AS total_amount, count(*) AS txn_count,
        list(id) AS evidence, 10 AS score, payer_party AS payer
