@@ -380,15 +380,21 @@ def _parties_amount_time(con) -> None:
 
 
 def _node_table(con, where: str) -> None:
+    """c_nodes: each node's time (its earliest), amount, parties, files and content key.
+    Most nodes are one sighting: those are taken as they are, only the others grouped."""
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE c_nodes AS
+        WITH members AS (SELECT node FROM c_node WHERE {where} GROUP BY node HAVING count(*) > 1)
         SELECT n.node, min(s.ts) AS ts, min(s.amount) AS amount, min(k.payer_key) AS payer_key,
                min(k.payee_key) AS payee_key, list(DISTINCT s.source_id) AS sources, min(s.ckey) AS nkey,
                bool_and(s.is_total) AS is_total
-        FROM c_node n JOIN c_s s USING (sid) JOIN c_keys k USING (sid)
-        WHERE {where}
+        FROM c_node n SEMI JOIN members m ON m.node = n.node JOIN c_s s USING (sid) JOIN c_keys k USING (sid)
         GROUP BY n.node
+        UNION ALL
+        SELECT n.node, s.ts, s.amount, k.payer_key, k.payee_key, [s.source_id], s.ckey, s.is_total
+        FROM c_node n ANTI JOIN members m ON m.node = n.node JOIN c_s s USING (sid) JOIN c_keys k USING (sid)
+        WHERE {where}
         """
     )
 
@@ -504,13 +510,15 @@ def _write(con, scoped: bool = False) -> None:
         GROUP BY movement_id HAVING count(*) > 1
         """
     )
+    multi = con.execute("SELECT count(*) FROM c_multi").fetchall()[0][0]
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE c_primary AS
         SELECT l.movement_id, s.*, k.payer_person, k.payee_person,
                row_number() OVER (PARTITION BY l.movement_id ORDER BY {_LAYOUT_RANK}, {_VIEW_RANK}, s.ckey) AS pref
-        FROM sighting_movements l JOIN c_s s ON s.sid = l.sighting_id JOIN c_keys k ON k.sid = l.sighting_id
-        WHERE l.matched_on <> 'group packet total' AND l.movement_id IN (SELECT movement_id FROM c_multi)
+        FROM c_multi m JOIN sighting_movements l ON l.movement_id = m.movement_id
+        JOIN c_s s ON s.sid = l.sighting_id JOIN c_keys k ON k.sid = l.sighting_id
+        WHERE l.matched_on <> 'group packet total' {"" if multi else "AND false"}
         """
     )
     if scoped:
@@ -522,6 +530,8 @@ def _write(con, scoped: bool = False) -> None:
         LEFT JOIN c_total t ON t.node = m.node
         JOIN sightings f ON f.sighting_id = a.movement_id
     """
+    # The rows' order is of no meaning (ids say it): DuckDB may insert in parallel.
+    con.execute("SET preserve_insertion_order = false")
     con.execute(
         f"""
         INSERT INTO transactions
@@ -573,6 +583,7 @@ def _write(con, scoped: bool = False) -> None:
         {tail}
         """
     )
+    con.execute("RESET preserve_insertion_order")
     if scoped:
         con.execute("DELETE FROM match_notes WHERE movement_id IN (SELECT movement_id FROM c_old)")
     else:
