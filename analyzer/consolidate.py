@@ -58,7 +58,7 @@ _VIEW_RANK = "CASE direction WHEN 'both' THEN 0 WHEN 'out' THEN 1 WHEN 'neutral'
 _STATUS_RANK = """CASE status WHEN 'refunded' THEN 0 WHEN 'returned' THEN 1 WHEN 'partly_refunded' THEN 2
                   WHEN 'closed' THEN 3 WHEN 'failed' THEN 4 ELSE 9 END"""
 
-_TEMP = ("c_s", "c_same", "c_pairs", "c_lab", "c_new", "c_node", "c_nodes", "c_cand", "c_merge", "c_keys",
+_TEMP = ("c_s", "c_same", "c_pairs", "c_lab", "c_node", "c_nodes", "c_cand", "c_merge", "c_keys",
          "c_person", "c_pk", "c_mv", "c_multi", "c_primary", "c_total", "c_refund", "c_links", "c_old", "c_scope")
 
 

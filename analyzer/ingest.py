@@ -414,7 +414,7 @@ def ingest_file(
             con.execute("ROLLBACK")
             raise
     finally:
-        for table in ("stage", "typed", "cand", "old", "matched"):
+        for table in ("stage",):
             con.execute(f"DROP TABLE IF EXISTS {table}")
         if hasattr(module, "drop_staged"):
             module.drop_staged(con)

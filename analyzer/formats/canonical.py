@@ -52,10 +52,6 @@ def sniff(path: Path, head: bytes) -> bool:
 # The typed rows of a canonical CSV, read before the file's transaction begins (see
 # `stage`), and the lines DuckDB's reader rejected.
 STAGE = "canonical_stage"
-# The txn_ids that the file holds more than once: only their rows can be the same row
-# twice (ingest's dedupe). Found on the stage, outside the transaction, where it is
-# cheaper than on the new rows inside it (measured at 10M rows: 0.6 s against 2.7 s).
-REPEATS = "canonical_repeats"
 # No memory cap while staging (unlike Tenpay, see ingest.STAGED_MEMORY_LIMIT): the stage
 # is DuckDB's own typed read, and under the cap the insert from it is half as slow
 # again (1M rows: 1.3 s against 0.84 s).
@@ -117,13 +113,6 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path, *, owner: str | None = Non
             reasons.append(reason)
     rejects = [Reject(line=line, raw=raw, reason="; ".join(reasons)) for line, (raw, reasons) in by_line.items()]
     rows = con.execute(f"SELECT count(*) FROM {STAGE}").fetchall()[0][0]
-    txn = names.get("txn_id")
-    con.execute(
-        f"CREATE TEMP TABLE {REPEATS} AS SELECT {txn} AS txn_id FROM {STAGE} WHERE hash({txn}) IN "
-        f"(SELECT hash({txn}) FROM {STAGE} WHERE {txn} IS NOT NULL GROUP BY ALL HAVING count(*) > 1)"
-        if txn
-        else f"CREATE TEMP TABLE {REPEATS} (txn_id VARCHAR)"
-    )
     return Parsed(
         format="canonical_csv", owner=owner, rows=None, rejects=rejects, rows_read=rows + len(rejects),
         encoding="utf-8", rows_table=STAGE, header=header,
@@ -137,7 +126,7 @@ def staged_names(header: list[str]) -> dict[str, str]:
 
 def drop_staged(con: duckdb.DuckDBPyConnection) -> None:
     """Drop the temporary tables of a staged file."""
-    for table in (STAGE, REPEATS, "canonical_gaps", *READER_REJECTS):
+    for table in (STAGE, "canonical_gaps", *READER_REJECTS):
         con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
