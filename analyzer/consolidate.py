@@ -59,7 +59,7 @@ _STATUS_RANK = """CASE status WHEN 'refunded' THEN 0 WHEN 'returned' THEN 1 WHEN
                   WHEN 'closed' THEN 3 WHEN 'failed' THEN 4 ELSE 9 END"""
 
 _TEMP = ("c_s", "c_same", "c_pairs", "c_lab", "c_node", "c_nodes", "c_cand", "c_merge", "c_keys",
-         "c_person", "c_pk", "c_mv", "c_multi", "c_primary", "c_total", "c_refund", "c_links", "c_old", "c_scope")
+         "c_person", "c_pk", "c_mv", "c_multi", "c_over", "c_total", "c_refund", "c_links", "c_old", "c_scope")
 
 
 # New files whose neighbourhood is more than this share of the case are derived with
@@ -501,8 +501,10 @@ def _write(con, scoped: bool = False) -> None:
         LEFT JOIN comp cf ON cf.sid = i.movement_id
         """
     )
-    # Most movements have one sighting: their fields are that sighting's. The others
-    # take each field from the sighting that speaks for them (_LAYOUT_RANK, _VIEW_RANK).
+    # Most movements have one sighting: their fields are that sighting's, read straight
+    # from `sightings`. The others take each field from the sighting that speaks for
+    # them (_LAYOUT_RANK, _VIEW_RANK, then the content key), a field it leaves empty
+    # from the next that has it; the status by _STATUS_RANK.
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE c_multi AS
@@ -510,77 +512,67 @@ def _write(con, scoped: bool = False) -> None:
         GROUP BY movement_id HAVING count(*) > 1
         """
     )
-    multi = con.execute("SELECT count(*) FROM c_multi").fetchall()[0][0]
+    # One orderable key per sighting: its rank in the high bits, the content key below.
+    pref = f"(({_LAYOUT_RANK}) * 10 + ({_VIEW_RANK}))::HUGEINT * 18446744073709551616 + s.ckey"
+    status_pref = f"({_STATUS_RANK.replace('status', 's.status')})::HUGEINT * 18446744073709551616 * 100 + {pref}"
+
+    def first(column: str) -> str:
+        return f"arg_min(s.{column}, {pref}) FILTER (WHERE s.{column} IS NOT NULL) AS {column}"
+
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE c_primary AS
-        SELECT l.movement_id, s.*, k.payer_person, k.payee_person,
-               row_number() OVER (PARTITION BY l.movement_id ORDER BY {_LAYOUT_RANK}, {_VIEW_RANK}, s.ckey) AS pref
+        CREATE OR REPLACE TEMP TABLE c_over AS
+        SELECT l.movement_id,
+               arg_min(struct_pack(s.txn_id, s.ts, s.amount, s.kind, s.channel, s.raw_type, s.raw_status), {pref}) AS p,
+               {', '.join(first(c) for c in ('match_id', 'payer', 'payee', 'payer_name', 'payee_name', 'memo', 'refund_ref'))},
+               arg_min(s.status, {status_pref}) AS status,
+               bool_or(s.direction IN ('out', 'neutral', 'both')) AS seen_by_payer,
+               bool_or(s.direction IN ('in', 'both')) AS seen_by_payee,
+               min(k.payer_person) AS payer_person, min(k.payee_person) AS payee_person, min(n.node) AS node
         FROM c_multi m JOIN sighting_movements l ON l.movement_id = m.movement_id
-        JOIN c_s s ON s.sid = l.sighting_id JOIN c_keys k ON k.sid = l.sighting_id
-        WHERE l.matched_on <> 'group packet total' {"" if multi else "AND false"}
+        JOIN c_s s ON s.sid = l.sighting_id JOIN c_keys k ON k.sid = l.sighting_id JOIN c_mv n ON n.sid = l.sighting_id
+        WHERE l.matched_on <> 'group packet total'
+        GROUP BY l.movement_id
         """
     )
     if scoped:
         con.execute("DELETE FROM transactions WHERE id IN (SELECT movement_id FROM c_old)")
     else:
         con.execute("DELETE FROM transactions")
-    tail = """
-        LEFT JOIN c_pk p ON p.node = m.node
+    packet = """
+        LEFT JOIN c_pk pk ON pk.node = m.node
         LEFT JOIN c_total t ON t.node = m.node
-        JOIN sightings f ON f.sighting_id = a.movement_id
     """
     # The rows' order is of no meaning (ids say it): DuckDB may insert in parallel.
     con.execute("SET preserve_insertion_order = false")
     con.execute(
         f"""
         INSERT INTO transactions
-        SELECT a.sid, a.txn_id, a.match_id, p.pk, a.ts, a.payer, a.payee, a.payer_name, a.payee_name,
-               CASE WHEN t.rest > 0 THEN t.rest ELSE a.amount END,
-               CASE WHEN p.pk IS NOT NULL THEN 'group_red_packet' ELSE a.kind END,
-               a.status, a.channel, a.memo, a.raw_type, a.raw_status, a.refund_ref, NULL,
-               a.direction IN ('out', 'neutral', 'both'), a.direction IN ('in', 'both'),
-               f.source_id, f.line, f.raw, k.payer_person, k.payee_person
-        FROM (SELECT s.*, s.sid AS movement_id FROM sighting_movements l JOIN c_s s ON s.sid = l.sighting_id
-              WHERE l.matched_on = 'first' AND l.movement_id NOT IN (SELECT movement_id FROM c_multi)) a
-        JOIN c_keys k ON k.sid = a.sid
-        JOIN c_mv m ON m.sid = a.sid
-        {tail}
+        SELECT s.sighting_id, s.txn_id, s.match_id, pk.pk, s.ts, s.payer, s.payee, s.payer_name, s.payee_name,
+               CASE WHEN t.rest > 0 THEN t.rest ELSE s.amount END,
+               CASE WHEN pk.pk IS NOT NULL THEN 'group_red_packet' ELSE s.kind END,
+               s.status, s.channel, s.memo, s.raw_type, s.raw_status, s.refund_ref, NULL,
+               s.direction IN ('out', 'neutral', 'both'), s.direction IN ('in', 'both'),
+               s.source_id, s.line, s.raw, k.payer_person, k.payee_person
+        FROM sighting_movements l
+        JOIN c_mv m ON m.sid = l.sighting_id
+        JOIN sightings s ON s.sighting_id = l.sighting_id
+        JOIN c_keys k ON k.sid = l.sighting_id
+        {packet}
+        WHERE l.matched_on = 'first' AND l.movement_id NOT IN (SELECT movement_id FROM c_multi)
         """
     )
     con.execute(
         f"""
         INSERT INTO transactions
-        WITH agg AS (
-            SELECT movement_id,
-                   arg_min(txn_id, pref) AS txn_id,
-                   arg_min(match_id, pref) FILTER (WHERE match_id IS NOT NULL) AS match_id,
-                   arg_min(ts, pref) AS ts,
-                   arg_min(payer, pref) FILTER (WHERE payer IS NOT NULL) AS payer,
-                   arg_min(payee, pref) FILTER (WHERE payee IS NOT NULL) AS payee,
-                   arg_min(payer_name, pref) FILTER (WHERE payer_name IS NOT NULL) AS payer_name,
-                   arg_min(payee_name, pref) FILTER (WHERE payee_name IS NOT NULL) AS payee_name,
-                   arg_min(amount, pref) AS amount,
-                   arg_min(kind, pref) AS kind,
-                   arg_min(status, {_STATUS_RANK.replace('status', 'c_primary.status')} * 1000000 + pref) AS status,
-                   arg_min(channel, pref) AS channel,
-                   arg_min(memo, pref) FILTER (WHERE memo IS NOT NULL) AS memo,
-                   arg_min(raw_type, pref) AS raw_type,
-                   arg_min(raw_status, pref) AS raw_status,
-                   arg_min(refund_ref, pref) FILTER (WHERE refund_ref IS NOT NULL) AS refund_ref,
-                   bool_or(direction IN ('out', 'neutral', 'both')) AS seen_by_payer,
-                   bool_or(direction IN ('in', 'both')) AS seen_by_payee,
-                   min(payer_person) AS payer_person, min(payee_person) AS payee_person
-            FROM c_primary GROUP BY movement_id
-        )
-        SELECT a.movement_id, a.txn_id, a.match_id, p.pk, a.ts, a.payer, a.payee, a.payer_name, a.payee_name,
-               CASE WHEN t.rest > 0 THEN t.rest ELSE a.amount END,
-               CASE WHEN p.pk IS NOT NULL THEN 'group_red_packet' ELSE a.kind END,
-               a.status, a.channel, a.memo, a.raw_type, a.raw_status, a.refund_ref, NULL,
-               a.seen_by_payer, a.seen_by_payee, f.source_id, f.line, f.raw, a.payer_person, a.payee_person
-        FROM agg a
-        JOIN c_mv m ON m.sid = a.movement_id
-        {tail}
+        SELECT m.movement_id, m.p.txn_id, m.match_id, pk.pk, m.p.ts, m.payer, m.payee, m.payer_name, m.payee_name,
+               CASE WHEN t.rest > 0 THEN t.rest ELSE m.p.amount END,
+               CASE WHEN pk.pk IS NOT NULL THEN 'group_red_packet' ELSE m.p.kind END,
+               m.status, m.p.channel, m.memo, m.p.raw_type, m.p.raw_status, m.refund_ref, NULL,
+               m.seen_by_payer, m.seen_by_payee, f.source_id, f.line, f.raw, m.payer_person, m.payee_person
+        FROM c_over m
+        JOIN sightings f ON f.sighting_id = m.movement_id
+        {packet}
         """
     )
     con.execute("RESET preserve_insertion_order")
