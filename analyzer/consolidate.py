@@ -82,8 +82,58 @@ def consolidate(con: duckdb.DuckDBPyConnection, new_sources: list[int] | None = 
     outside can pair with anything inside. Nothing outside can then change, so the
     result is the one the whole case would give; when the new files teach a new alias
     link (which may change parties anywhere), the whole case is derived."""
+    seed = None
+    if new_sources is not None:
+        seed = f"SELECT sighting_id FROM sightings WHERE source_id IN ({', '.join(str(int(s)) for s in new_sources) or 'NULL'})"
+    _consolidate(con, seed)
+
+
+def consolidate_after_roster(con: duckdb.DuckDBPyConnection, before: str) -> None:
+    """Bring the movements up to date after the accounts were resolved through a new
+    roster. `before` names a table (account, person_id) of the resolution before it.
+    Only the sightings whose parties now resolve otherwise (directly, through the real
+    name shown beside them, or through an alias link) and their neighbourhood are
+    derived again; a roster that resolves every account as before changes nothing."""
+    if is_stale(con):
+        _consolidate(con, None)
+        return
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE c_changed AS
+        WITH direct AS (
+            SELECT a.account FROM accounts a LEFT JOIN {before} b USING (account)
+            WHERE a.person_id IS DISTINCT FROM b.person_id
+        ),
+        -- an account takes the person of the real name shown beside it (_keys)
+        beside AS (
+            SELECT payer AS account FROM sightings WHERE payer_name IN (SELECT account FROM direct)
+            UNION SELECT payee FROM sightings WHERE payee_name IN (SELECT account FROM direct)
+        ),
+        -- a nickname takes the person of the account it is linked to
+        linked AS (
+            SELECT a.account FROM accounts a JOIN alias_links k ON k.alias = a.norm AND k.status = 'used'
+            WHERE k.account IN (SELECT account FROM direct UNION SELECT account FROM beside)
+        )
+        SELECT account FROM direct UNION SELECT account FROM beside UNION SELECT account FROM linked
+        """
+    )
     try:
-        if new_sources is not None and _scope(con, new_sources):
+        if not con.execute("SELECT count(*) FROM c_changed").fetchall()[0][0]:
+            return
+        _consolidate(
+            con,
+            """SELECT sighting_id FROM sightings WHERE payer IN (SELECT account FROM c_changed)
+               OR payee IN (SELECT account FROM c_changed) OR payer_name IN (SELECT account FROM c_changed)
+               OR payee_name IN (SELECT account FROM c_changed)""",
+        )
+    finally:
+        con.execute("DROP TABLE IF EXISTS c_changed")
+
+
+def _consolidate(con, seed: str | None) -> None:
+    """Derive the neighbourhood of the sightings `seed` selects, or all (None)."""
+    try:
+        if seed is not None and _scope(con, seed):
             try:
                 _derive(con, scoped=True)
                 return
@@ -111,14 +161,11 @@ def _derive(con, *, scoped: bool) -> None:
     con.execute("INSERT OR REPLACE INTO meta VALUES ('consolidated', 'yes')")
 
 
-def _scope(con, new_sources: list[int]) -> bool:
-    """c_scope(sid): the new files' sightings and their neighbourhood (see
+def _scope(con, seed: str) -> bool:
+    """c_scope(sid): the sightings `seed` selects and their neighbourhood (see
     consolidate). False when it is most of the case: derive everything."""
     total = con.execute("SELECT count(*) FROM sightings").fetchall()[0][0]
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE c_scope AS SELECT sighting_id AS sid FROM sightings WHERE source_id IN (SELECT unnest(?))",
-        [new_sources],
-    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE c_scope AS SELECT DISTINCT sighting_id AS sid FROM ({seed})")
     size = con.execute("SELECT count(*) FROM c_scope").fetchall()[0][0]
     for _ in range(20):
         if size > SCOPE_SHARE * total:
@@ -218,20 +265,19 @@ def _shared_ids(con) -> None:
             LEFT JOIN accounts n_q ON n_q.account = s.payee_name
             WHERE (s.txn_id IS NOT NULL OR s.match_id IS NOT NULL) AND s.sid NOT IN (SELECT sid FROM c_same)
         ),
+        -- each sighting once per id it carries: its 交易单号 (txn) and the id the other
+        -- party's export carries (match); one join finds all four ways two can share one
+        ids AS (
+            SELECT *, txn_id AS id, true AS is_txn FROM r WHERE txn_id IS NOT NULL
+            UNION ALL
+            SELECT *, match_id, false FROM r WHERE match_id IS NOT NULL
+        ),
         pairs AS (
-            SELECT a.sid AS a, b.sid AS b, a.source_id AS sa, b.source_id AS sb, a.ckey AS akey, b.ckey AS bkey,
+            SELECT DISTINCT a.sid AS a, b.sid AS b, a.source_id AS sa, b.source_id AS sb, a.ckey AS akey, b.ckey AS bkey,
                    abs(epoch(a.ts) - epoch(b.ts)) AS gap
-            FROM r a JOIN r b ON a.txn_id = b.txn_id AND a.amount = b.amount AND a.source_id <> b.source_id
-            UNION
-            SELECT a.sid, b.sid, a.source_id, b.source_id, a.ckey, b.ckey, abs(epoch(a.ts) - epoch(b.ts))
-            FROM r a JOIN r b ON a.txn_id = b.match_id AND a.amount = b.amount AND a.source_id <> b.source_id
-            UNION
-            SELECT b.sid, a.sid, b.source_id, a.source_id, b.ckey, a.ckey, abs(epoch(a.ts) - epoch(b.ts))
-            FROM r a JOIN r b ON a.txn_id = b.match_id AND a.amount = b.amount AND a.source_id <> b.source_id
-            UNION
-            SELECT a.sid, b.sid, a.source_id, b.source_id, a.ckey, b.ckey, abs(epoch(a.ts) - epoch(b.ts))
-            FROM r a JOIN r b ON a.match_id = b.match_id AND a.amount = b.amount AND a.source_id <> b.source_id
-            WHERE {compatible}
+            FROM ids a JOIN ids b ON a.id = b.id AND a.amount = b.amount AND a.source_id <> b.source_id
+            -- a shared match_id alone: the grabbers of one group packet share its 商户单号
+            WHERE a.is_txn OR b.is_txn OR ({compatible})
         )
         SELECT a, b FROM pairs
         WHERE gap <= {ID_MATCH_HOURS * 3600}

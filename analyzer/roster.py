@@ -17,7 +17,7 @@ import duckdb
 from analyzer.db import transaction
 from analyzer.errors import RosterError
 from analyzer.formats.base import decode_bytes, normalize_account
-from analyzer.consolidate import consolidate
+from analyzer.consolidate import consolidate_after_roster
 from analyzer.ingest import resolve_accounts
 
 PEOPLE_COLUMNS = ("person_id", "name", "accounts", "party_member", "official", "org_unit", "position", "rank")
@@ -132,8 +132,12 @@ def load_roster(
             con.executemany("INSERT INTO person_accounts VALUES (?, ?, ?)", aliases)
         if relations:
             con.executemany("INSERT INTO relations VALUES (?, ?, ?, ?)", relations)
+        # who is who decides which sightings are one movement: derived again where the
+        # roster resolves accounts otherwise than before
+        con.execute("CREATE OR REPLACE TEMP TABLE roster_before AS SELECT account, person_id FROM accounts")
         resolve_accounts(con)
-        consolidate(con)  # who is who decides which sightings are one movement
+        consolidate_after_roster(con, "roster_before")
+        con.execute("DROP TABLE roster_before")
         _audit_roster(con, people_csv, relations_csv, len(persons), len(aliases), len(relations), actor)
     ambiguous = [
         f"{alias} ({pids})"

@@ -17,6 +17,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
+from analyzer import consolidate as consolidate_module
 from tests import tenpay_samples as tp
 from tests.helpers import query, rpa
 
@@ -224,7 +225,12 @@ ORDERS = [
 ]
 
 
-def test_every_order_of_exports_and_roster_gives_the_same_movements(exports, tmp_path):
+@pytest.mark.parametrize("share", [None, 1.01], ids=["default", "always-around-the-change"])
+def test_every_order_of_exports_and_roster_gives_the_same_movements(exports, tmp_path, monkeypatch, share):
+    # share 1.01: every ingest and roster load derives only around what it changed, however
+    # much of this small case that is (by default a change reaching 40 % of it derives all)
+    if share is not None:
+        monkeypatch.setattr(consolidate_module, "SCOPE_SHARE", share)
     results = {}
     for i, order in enumerate(ORDERS):
         case = tmp_path / f"case{i}"
@@ -241,6 +247,35 @@ def test_every_order_of_exports_and_roster_gives_the_same_movements(exports, tmp
     assert not different, f"orders that give another case: {different}"
     # with the roster, every party of a movement between the two resolves to a person
     assert ("P1", "P2", "transfer", Decimal("520.00")) in first[3]
+
+
+PEOPLE_CHANGED = "person_id,name,accounts,party_member,official,org_unit,position,rank\n" \
+                 "P1,王大伟,wxid_laowang;老王,yes,yes,古云村党支部,支部书记,3\n" \
+                 "P2,张三,wxid_zhangsan;三哥,yes,no,古云村党支部,党员,\n" \
+                 "P4,孙八,wxid_shop,no,no,,,\n"
+
+
+def test_a_roster_changed_or_reloaded_derives_what_it_changes_as_a_whole_derivation_would(exports, tmp_path, monkeypatch):
+    monkeypatch.setattr(consolidate_module, "SCOPE_SHARE", 1.01)  # always only around the change
+    case = tmp_path / "case"
+    _load(case, ["tenpay", "bill_csv", "roster"], exports)
+    persons = "SELECT kind, amount, payer_person, payee_person FROM transactions ORDER BY ALL"
+    assert ("group_red_packet", Decimal("2.80"), "P1", "P3") in query(case, persons)
+    # 李四 leaves the roster, the shop's owner 孙八 joins it
+    changed = tmp_path / "people2.csv"
+    changed.write_text(PEOPLE_CHANGED, encoding="utf-8")
+    assert rpa("roster", changed, "--case", case).exit_code == 0
+    now = query(case, persons)
+    assert ("group_red_packet", Decimal("2.80"), "P1", None) in now
+    assert ("qr_payment", Decimal("10.00"), "P1", "P4") in now
+    assert ("transfer", Decimal("520.00"), "P1", "P2") in now
+    before = _derived(case)
+    _derive_all(case)
+    assert _derived(case) == before
+    # the same roster again changes nothing
+    assert rpa("roster", changed, "--case", case).exit_code == 0
+    assert _derived(case) == before
+    assert _movements(case) == EXPECTED
 
 
 def test_movement_ids_hold_when_more_sightings_and_the_roster_arrive(exports, tmp_path):
