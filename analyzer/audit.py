@@ -268,7 +268,7 @@ def _on_disk(stored: str) -> Path | None:
 def verify_sources(con: duckdb.DuckDBPyConnection) -> list[SourceCheck]:
     """Re-hash every ingested file still on disk against `sources`, and check that
     each source row still says what the log recorded when the file was ingested."""
-    from analyzer.ingest import file_digest  # late: ingest imports this module
+    from analyzer.files import file_digest
 
     logged = {}
     for seq, details in con.execute("SELECT seq, details FROM audit_log WHERE action = 'ingest' ORDER BY seq").fetchall():
@@ -522,7 +522,7 @@ def verify_movements(con: duckdb.DuckDBPyConnection) -> DataCheck:
     """The movements (and which sighting is of which) against the ones the sightings and
     the roster give: derived again inside a transaction that is rolled back, and
     compared row by row. Needs a connection that may write (nothing is kept)."""
-    from analyzer.consolidate import consolidate, is_stale
+    from analyzer.ingest.consolidate import consolidate, is_stale
 
     if is_stale(con):
         return DataCheck("movements", "not derived", "files were loaded after the movements were last derived: run `rpa scan`")

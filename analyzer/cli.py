@@ -149,14 +149,17 @@ def ingest(
 
     with open_case(case, long_write="ingest") as con:
         show = sys.stderr.isatty()
+        # The bar and the remaining time follow the bytes read; files and rows beside them.
         with Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} files"),
+            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+            TextColumn("{task.fields[files]} files · {task.fields[size]} · {task.fields[rows]} rows"),
             TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True, disable=not show,
         ) as progress:
-            task = progress.add_task("reading", total=None)
+            task = progress.add_task("reading", total=None, files="", size="", rows="0")
 
-            def on_file(i: int, n: int, text: str) -> None:
-                progress.update(task, completed=i, total=n, description=text[:60])
+            def on_file(i: int, n: int, text: str, done: int = 0, total: int = 0, rows: int = 0) -> None:
+                progress.update(task, completed=done, total=total or None, description=text[:50], files=f"{i:,}/{n:,}",
+                                size=f"{done / 2**20:,.0f}/{total / 2**20:,.0f} MiB", rows=f"{rows:,}")
 
             results = ingest_paths(con, paths, format=format, owner=owner, on_file=on_file, actor=by)
 
@@ -416,8 +419,7 @@ def scan(
     params = resolve_params(rules, settings.rules, param or [])
     chosen = [rules[r] for r in (rule or rules)]
     with open_case(case, long_write="scan") as con:
-        from analyzer.consolidate import is_stale
-        from analyzer.ingest import derive_movements
+        from analyzer.ingest.consolidate import derive_movements, is_stale
 
         if is_stale(con):  # an ingest was stopped after loading files: derive their movements first
             derive_movements(con)

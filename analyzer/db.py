@@ -52,7 +52,7 @@ MIGRATIONS: list[str] = [
     );
     -- Columns that a valid movement always has (ts, amount, kind, status, channel,
     -- seen_by_*) carry no NOT NULL: a file is bulk-inserted, then its invalid rows are
-    -- moved to `rejects` inside the same transaction (ingest._reject_invalid).
+    -- moved to `rejects` inside the same transaction (ingest.stage.reject_invalid).
     CREATE TABLE transactions (
         id BIGINT NOT NULL,             -- rpa's own row id (unique; no index: it slows bulk loads)
         txn_id VARCHAR,                 -- the export's own id (交易单号 ...)
@@ -234,7 +234,7 @@ MIGRATIONS: list[str] = [
         packet_id VARCHAR,
         -- ts, amount, direction, kind, status and channel are never NULL in a stored
         -- sighting, but carry no NOT NULL: a file is bulk-inserted, then its invalid rows
-        -- are moved to `rejects` in the same transaction (ingest._reject_invalid).
+        -- are moved to `rejects` in the same transaction (ingest.stage.reject_invalid).
         ts TIMESTAMP,
         payer VARCHAR,
         payee VARCHAR,

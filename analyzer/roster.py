@@ -17,8 +17,8 @@ import duckdb
 from analyzer.db import transaction
 from analyzer.errors import RosterError
 from analyzer.formats.base import decode_bytes, normalize_account
-from analyzer.consolidate import consolidate_after_roster
-from analyzer.ingest import resolve_accounts
+from analyzer.ingest.consolidate import consolidate_after_roster
+from analyzer.ingest.stage import resolve_accounts
 
 PEOPLE_COLUMNS = ("person_id", "name", "accounts", "party_member", "official", "org_unit", "position", "rank")
 RELATION_COLUMNS = ("person_id", "other_id", "relation")
@@ -153,7 +153,7 @@ def load_roster(
 def _audit_roster(con, people_csv: Path, relations_csv: Path | None, persons: int, aliases: int, relations: int, actor) -> None:
     """The audit log entry of a roster load: the files with their hashes, and counts."""
     from analyzer.audit import append
-    from analyzer.ingest import file_digest
+    from analyzer.files import file_digest
 
     files = []
     for role, path in (("people", people_csv), ("relations", relations_csv)):

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import duckdb
 
-from analyzer.consolidate import is_stale
+from analyzer.ingest.consolidate import is_stale
 from analyzer.db import schema_version
 
 

@@ -614,14 +614,14 @@ def test_ingest_caps_and_restores_duckdb_memory(tmp_path):
     con = db.connect(case / "rpa.duckdb")
     try:
         before = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
-        assert ingest._bytes(before) > ingest.STAGED_MEMORY_LIMIT
+        assert ingest.setting_bytes(before) > ingest.STAGED_MEMORY_LIMIT
         seen = []
         results = ingest.ingest_paths(
             con, [TENPAY / "TenpayTrades_27_utf8.txt"],
             on_file=lambda *_: seen.append(con.execute("SELECT current_setting('memory_limit')").fetchone()[0]),
         )
         assert [r.status for r in results] == ["loaded"] and results[0].loaded == 13
-        assert any(ingest._bytes(v) <= ingest.STAGED_MEMORY_LIMIT for v in seen)  # while it loaded
+        assert any(ingest.setting_bytes(v) <= ingest.STAGED_MEMORY_LIMIT for v in seen)  # while it loaded
         assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == before
     finally:
         con.close()

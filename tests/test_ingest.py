@@ -71,11 +71,11 @@ def test_bad_rows_are_rejected_with_line_and_reason_and_good_rows_load(case, tmp
     assert query(case, "SELECT txn_id, line FROM transactions ORDER BY line") == [("1", 2), ("7", 8)]
     rejects = dict(query(case, "SELECT line, reason FROM rejects ORDER BY line"))
     assert set(rejects) == {3, 4, 5, 6, 7}
-    assert "ts is not a time" in rejects[3]
-    assert "amount is not a decimal" in rejects[4]
+    assert rejects[3] == "time does not parse: 2026-13-01 10:00:00"
+    assert rejects[4] == "amount is not a decimal number of yuan with at most two decimals: ten"
     assert rejects[5] == "6 columns expected, 4 found"
     assert rejects[6] == "unknown kind: bribe"
-    assert rejects[7].startswith("negative amount")
+    assert rejects[7] == "negative amount (amounts are unsigned; the direction says who paid): -5.00"
     assert query(case, "SELECT rows_read, rows_loaded, rows_rejected FROM sources") == [(7, 2, 5)]
     listing = rpa("rejects", "--case", case)
     assert "unknown kind: bribe" in listing.stdout
@@ -289,4 +289,27 @@ def test_extra_columns_named_like_internals_are_kept_as_data(case, tmp_path):
     result = rpa("ingest", path, "--case", case)
     assert result.exit_code == 1, result.output
     assert query(case, "SELECT line, amount, raw FROM transactions") == [(3, Decimal("2.00"), '{"c0":"y","rowid":"yy"}')]
-    assert query(case, "SELECT line, reason FROM rejects") == [(2, "amount is not a decimal number of yuan")]
+    assert query(case, "SELECT line, reason FROM rejects") == [(2, "amount is not a decimal number of yuan with at most two decimals: oops")]
+
+
+def test_canonical_amounts_are_exact_or_rejected_in_csv_and_parquet(case, tmp_path):
+    # 199.999 would round to 200.00, exactly the packet cap that split_packets looks for
+    lines = ["txn_id,ts,payer,payee,amount", "A,2026-01-01 10:00:00,a,b,199.999", "B,2026-01-01 10:00:00,a,b,+5",
+             "C,2026-01-01 10:00:00,a,b,1e3", "D,2026-01-01 10:00:00,a,b,5.5", "E,2026-01-01 10:00:00,a,b,200.00"]
+    csv_path = tmp_path / "amounts.csv"
+    csv_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert rpa("ingest", csv_path, "--case", case).exit_code == 1
+    assert query(case, "SELECT txn_id, amount FROM transactions ORDER BY txn_id") == [("D", Decimal("5.50")), ("E", Decimal("200.00"))]
+    reason = "amount is not a decimal number of yuan with at most two decimals: "
+    assert query(case, "SELECT line, reason FROM rejects ORDER BY line") == [
+        (2, reason + "199.999"), (3, reason + "+5"), (4, reason + "1e3")]
+    # a Parquet file with the amount as a float: 199.999 is not a number of fen either
+    import duckdb
+
+    parquet = tmp_path / "amounts.parquet"
+    duckdb.sql(f"""COPY (SELECT * FROM (VALUES ('P1', TIMESTAMP '2026-01-02 10:00:00', 'a', 'b', 199.999::DOUBLE),
+                                             ('P2', TIMESTAMP '2026-01-02 11:00:00', 'a', 'b', 12.5::DOUBLE))
+                       t(txn_id, ts, payer, payee, amount)) TO '{parquet}' (FORMAT parquet)""")
+    assert rpa("ingest", parquet, "--case", case).exit_code == 1
+    assert query(case, "SELECT txn_id, amount, line FROM transactions WHERE txn_id LIKE 'P%'") == [("P2", Decimal("12.50"), 2)]
+    assert query(case, "SELECT line, reason FROM rejects WHERE source_id = 2") == [(1, reason + "199.999")]

@@ -17,7 +17,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from analyzer import consolidate as consolidate_module
+from analyzer.ingest import consolidate as consolidate_module
 from tests import tenpay_samples as tp
 from tests.helpers import query, rpa
 
@@ -160,7 +160,7 @@ def _derived(case: Path) -> tuple:
 
 def _derive_all(case: Path) -> None:
     from analyzer import db
-    from analyzer.consolidate import consolidate
+    from analyzer.ingest.consolidate import consolidate
 
     con = db.connect(case / "rpa.duckdb")
     try:

@@ -22,7 +22,7 @@ import unicodedata
 from pathlib import Path
 
 from analyzer.errors import FormatError
-from analyzer.formats.base import Parsed, Reject, clean_cell, decode_bytes, frame, raw_json
+from analyzer.formats.base import Parsed, Reject, clean_cell, decode_bytes, display_path, drop_frame, frame, raw_json, stage_frame
 
 FORMAT_LEGACY = "alipay_legacy_web"
 FORMAT_APP_2021 = "alipay_app_2021"
@@ -303,6 +303,14 @@ def sniff(path: Path, head: bytes) -> bool:
     if not text:
         return False
     return _looks_like_alipay(text)
+
+
+def stage(con, path: Path, *, owner: str | None = None) -> Parsed:
+    """The protocol of analyzer.formats.base: `parse`, handed over as DuckDB relations."""
+    return stage_frame(con, parse(path, owner=owner), display_path(path))
+
+
+drop_staged = drop_frame
 
 
 def parse(path: Path, *, owner: str | None = None) -> Parsed:

@@ -1,31 +1,33 @@
-"""The contract between export parsers and ingest.
+"""The contract between export parsers and ingest: one protocol for every layout.
 
-Each export layout has one module in this package with two functions:
+Each export layout has one module in this package with
 
     sniff(path: Path, head: bytes) -> bool
         True when the file looks like this layout. `head` is the first 64 KiB of
         the file (raw bytes); cheap, no full parse.
 
-    parse(path: Path, *, owner: str | None = None) -> Parsed
-        Reads the whole file into movement rows (see MOVEMENT_COLUMNS). `owner`
-        overrides the account holder that the file names (CLI `--owner`).
-        Raises analyzer.errors.FormatError with a one-line message when the file's
-        structure cannot be read at all. Bad *rows* are not errors: they go into
-        `Parsed.rejects` with their line number and reason, and the good rows load.
+    stage(con, path, *, owner: str | None = None) -> Parsed
+        Reads the file into temporary relations of the DuckDB connection `con`:
+        `Parsed.rows_table`, one row per movement row of the file (`line` and the
+        other MOVEMENT_COLUMNS, as text, NULL for empty), and `Parsed.rejects_table`
+        (line, raw, reason) for the lines it could not take apart. `owner` overrides
+        the account holder that the file names (CLI `--owner`). Raises
+        analyzer.errors.FormatError with a one-line message when the file's structure
+        cannot be read at all; bad *rows* are not errors.
 
-A parser of layouts that reach millions of rows (Tenpay) also has
+    drop_staged(con)
+        Drops those relations.
 
-    stage(con, path, *, owner=None) -> Parsed
-        Reads the file, streaming, into temporary DuckDB relations of `con` named by
-        `Parsed.rows_table` (MOVEMENT_COLUMNS) and `Parsed.rejects_table` (line, raw,
-        reason), so that no file has to fit in Python's memory; `parse` is then a
-        wrapper that stages into a private database and fetches the rows. Ingest
-        prefers `stage` when a module has it.
+Ingest calls nothing else (analyzer/ingest/parse.py, stage.py): it types `ts` and
+`amount` in DuckDB, set-wise (a row whose time or amount does not convert, or whose
+amount is not an unsigned number of yuan with at most two decimals, is rejected with
+the reason), checks kinds, statuses and directions, and stores the rows as sightings.
 
-Parsers only restructure: values stay text. Ingest casts `ts` to TIMESTAMP and
-`amount` to DECIMAL(18,2) in DuckDB, set-wise, and turns rows that do not cast
-into rejects. A parser may reject a row itself when its structure is wrong
-(wrong column count, a line it cannot split).
+How a module fills the relations is its own affair: Tenpay streams the file through
+DuckDB (a production file can be millions of rows), canonical CSV/Parquet is read by
+DuckDB's own reader, and the bill layouts (WeChat, Alipay) read the file in Python
+with `parse(path, *, owner=None) -> Parsed` (rows as a DataFrame) and hand the frame
+over with `stage_frame`.
 """
 
 from __future__ import annotations
@@ -216,3 +218,45 @@ def display_path(path: Path | str | bytes) -> str:
     if not parts:
         return str(p)
     return str(Path(*parts))
+
+
+FRAME_ROWS = "parsed_rows"  # stage_frame's relations
+FRAME_REJECTS = "parsed_rejects"
+
+
+def stage_frame(con, parsed: Parsed, name: str) -> Parsed:
+    """Hand a parser's DataFrame over as the protocol's relations (the bill layouts).
+    A bill that does not name its account holder cannot say which side its rows are
+    on: refused unless `--owner` names it."""
+    if parsed.owner is None and parsed.rows is not None and len(parsed.rows):
+        from analyzer.errors import FormatError
+
+        raise FormatError(f"{name}: the file does not name its account holder; pass --owner NAME")
+    drop_frame(con)
+    rows = parsed.rows if parsed.rows is not None else empty_rows()
+    rows = rows[list(MOVEMENT_COLUMNS)]
+    con.register("rpa_parsed_frame", rows)
+    try:
+        text = ",\n".join(f"nullif(trim(CAST({c} AS VARCHAR)), '') AS {c}" for c in MOVEMENT_COLUMNS if c != "line")
+        con.execute(f"CREATE TEMP TABLE {FRAME_ROWS} AS SELECT CAST(line AS BIGINT) AS line, {text} FROM rpa_parsed_frame")
+    finally:
+        con.unregister("rpa_parsed_frame")
+    con.execute(f"CREATE TEMP TABLE {FRAME_REJECTS} (line BIGINT, raw VARCHAR, reason VARCHAR)")
+    if parsed.rejects:
+        con.executemany(f"INSERT INTO {FRAME_REJECTS} VALUES (?, ?, ?)",
+                        [(r.line, _no_nul(r.raw), _no_nul(r.reason)) for r in parsed.rejects])
+    parsed.rows_read = parsed.rows_read or (len(rows) + len(parsed.rejects))
+    parsed.rows, parsed.rejects = None, []
+    parsed.rows_table, parsed.rejects_table = FRAME_ROWS, FRAME_REJECTS
+    return parsed
+
+
+def drop_frame(con) -> None:
+    """Drop stage_frame's relations."""
+    for table in (FRAME_ROWS, FRAME_REJECTS):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def _no_nul(text: str | None) -> str | None:
+    """NUL bytes (a damaged file can hold them; a DuckDB text cannot) written as \\x00."""
+    return None if text is None else text.replace("\x00", "\\x00")

@@ -1,8 +1,8 @@
 """rpa's own canonical movement format: CSV (UTF-8, header row) or Parquet.
 
 One row per money movement, the columns of README's "Canonical format" section.
-Read set-wise by DuckDB into a temporary staging table, then into `sightings`: no
-Python per row, so a file of millions of rows loads at close to DuckDB's own CSV speed.
+Read set-wise by DuckDB's own reader into a temporary staging table, then into
+`sightings`: no Python per row.
 
 Required columns: ts, amount, payer, payee. Optional: the other MOVEMENT_COLUMNS
 (txn_id, match_id, packet_id, payer_name, payee_name, kind, status, channel, memo,
@@ -19,8 +19,8 @@ from pathlib import Path
 import duckdb
 
 from analyzer.errors import FormatError
-from analyzer.formats.base import MOVEMENT_COLUMNS, Parsed, Reject
-from analyzer.params import identifier
+from analyzer.formats.base import MOVEMENT_COLUMNS, Parsed
+from analyzer.params import identifier, literal
 
 REQUIRED = ("ts", "amount", "payer", "payee")
 OPTIONAL = tuple(c for c in MOVEMENT_COLUMNS if c not in REQUIRED and c not in ("line", "raw"))
@@ -51,47 +51,46 @@ def sniff(path: Path, head: bytes) -> bool:
 
 # The typed rows of a canonical CSV, read before the file's transaction begins (see
 # `stage`), and the lines DuckDB's reader rejected.
-STAGE = "canonical_stage"
-# No memory cap while staging (unlike Tenpay, see ingest.STAGED_MEMORY_LIMIT): the stage
-# is DuckDB's own typed read, and under the cap the insert from it is half as slow
-# again (1M rows: 1.3 s against 0.84 s).
+STAGE = "canonical_stage"  # the file as read: one VARCHAR column per file column, c0, c1 ...
+ROWS = "canonical_rows"  # view: the protocol's rows (line, MOVEMENT_COLUMNS)
+REJECTS = "canonical_rejects"  # (line, raw, reason): lines DuckDB's reader could not take apart
+# No memory cap while staging (unlike Tenpay, see ingest.parse.STAGED_MEMORY_LIMIT): the
+# stage is DuckDB's own read, and under the cap the insert from it is half as slow again.
 CAP_MEMORY = False
 READER_REJECTS = ("rpa_reject_errors", "rpa_reject_scans")
 
 
-def stage(con: duckdb.DuckDBPyConnection, path: Path, *, owner: str | None = None) -> Parsed | None:
-    """Read a canonical CSV into the temporary table STAGE, typed by DuckDB's reader, in
-    file order; returns what was read (the reader's rejects in `rejects`), or None for
-    a Parquet file, which `load_into` reads directly.
+def stage(con: duckdb.DuckDBPyConnection, path: Path, *, owner: str | None = None) -> Parsed:
+    """Read a canonical CSV or Parquet file into the protocol's relations (see
+    analyzer.formats.base): every cell as text, as every layout hands its rows over, so
+    that an amount such as 199.999, +5 or 1e3 is rejected by ingest like anywhere else
+    instead of being rounded by a typed reader.
 
-    Staging runs outside the file's transaction: DuckDB reads in parallel and keeps file
-    order in the table, so a row's `rowid` is its position among the accepted rows and
-    gives its line without a streaming window; and inserting from a committed temporary
-    table into `transactions` is much faster than from inside the transaction
-    (measured at 1M rows: 1.4 s against 2.0 s for reading straight into the insert)."""
+    A CSV is read by DuckDB's reader in file order into STAGE, so a row's `rowid` is its
+    position among the accepted rows and gives its line without a streaming window (an
+    ASOF join adds the lines the reader rejected before it). Staging runs outside the
+    file's transaction: inserting from a committed temporary table is much faster than
+    from inside it."""
     with open(path, "rb") as f:
         head = f.read(64 * 1024)
+    drop_staged(con)
     if is_parquet(head):
-        return None
+        return _stage_parquet(con, path, owner)
     header = _header(head)
     if not header or not all(c in header for c in REQUIRED):
         raise FormatError(f"{path.name}: canonical CSV needs the columns {', '.join(REQUIRED)}")
     _check_columns(path, header)
     if len(set(header)) != len(header):
         raise FormatError(f"{path.name}: a column name appears twice in the header")
-    # Typed reading lets DuckDB itself reject a row whose time or amount does not
-    # convert, with its line number, instead of a second pass over text. The staged
-    # columns are named by position (c0, c1 ...), so that no name in the file (say
-    # `rowid`) can shadow what rpa computes from the table.
+    # The staged columns are named by position (c0, c1 ...), so that no name in the file
+    # (say `rowid`) can shadow what rpa computes from the table.
     names = staged_names(header)
-    types = {names[c]: {"ts": "TIMESTAMP", "amount": "DECIMAL(18,2)"}.get(c, "VARCHAR") for c in header}
-    spec = "{" + ", ".join(f"'{c}': '{t}'" for c, t in types.items()) + "}"
+    spec = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in names.values()) + "}"
     source = (
         "read_csv($p, header = true, columns = " + spec + ", auto_detect = false, delim = ',', quote = '\"', "
-        "escape = '\"', timestampformat = '%Y-%m-%d %H:%M:%S', store_rejects = true, "
+        "escape = '\"', store_rejects = true, "
         f"rejects_table = '{READER_REJECTS[0]}', rejects_scan = '{READER_REJECTS[1]}', encoding = 'utf-8')"
     )
-    drop_staged(con)
     # File order in the table is what makes rowid the row's position: insist on it,
     # whatever the session says.
     con.execute("SET preserve_insertion_order = true")
@@ -107,16 +106,57 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path, *, owner: str | None = Non
         f"SELECT line, csv_line, column_name, error_message FROM {READER_REJECTS[0]} ORDER BY line, column_idx"
     ).fetchall():
         _, reasons = by_line.setdefault(int(line), (raw or "", []))
-        reason = _reason(header[int(column[1:])] if column in types else column, message)
+        reason = _reason(message)
         # DuckDB reports a short row once per missing column: the first says it all.
         if reason not in reasons and not ("columns expected" in reason and any("columns expected" in r for r in reasons)):
             reasons.append(reason)
-    rejects = [Reject(line=line, raw=raw, reason="; ".join(reasons)) for line, (raw, reasons) in by_line.items()]
-    rows = con.execute(f"SELECT count(*) FROM {STAGE}").fetchall()[0][0]
+    con.execute(f"CREATE TEMP TABLE {REJECTS} (line BIGINT, raw VARCHAR, reason VARCHAR)")
+    if by_line:
+        con.executemany(f"INSERT INTO {REJECTS} VALUES (?, ?, ?)",
+                        [(line, raw.replace("\x00", "\\x00"), "; ".join(reasons)) for line, (raw, reasons) in by_line.items()])
+        # Each accepted row's line is its position plus the rejected lines before it:
+        # an ASOF join against the rejected lines, set-wise.
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE canonical_gaps AS
+            SELECT pos, max(skipped) AS skipped FROM (
+                SELECT line - 1 - (row_number() OVER (ORDER BY line) - 1) AS pos,
+                       row_number() OVER (ORDER BY line) AS skipped
+                FROM (SELECT DISTINCT line FROM {REJECTS})
+            ) GROUP BY pos
+            """
+        )
+        rows = f"""(SELECT s.rowid + 2 + coalesce(g.skipped, 0) AS rpa_line, s.*
+                    FROM {STAGE} s ASOF LEFT JOIN canonical_gaps g ON s.rowid + 1 >= g.pos)"""
+        line = "rpa_line"
+    else:
+        rows, line = STAGE, "rowid + 2"  # line 1 is the header; rowid counts from 0
+    con.execute(f"CREATE TEMP VIEW {ROWS} AS SELECT {_columns(names, line)} FROM {rows}")
+    count = con.execute(f"SELECT count(*) FROM {STAGE}").fetchall()[0][0]
     return Parsed(
-        format="canonical_csv", owner=owner, rows=None, rejects=rejects, rows_read=rows + len(rejects),
-        encoding="utf-8", rows_table=STAGE, header=header,
+        format="canonical_csv", owner=owner, rows=None, rows_read=count + len(by_line),
+        encoding="utf-8", rows_table=ROWS, rejects_table=REJECTS, header=header,
     )
+
+
+def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, owner: str | None) -> Parsed:
+    """A canonical Parquet file, read into STAGE (so that a damaged file fails here, as
+    one error, not halfway through the insert); its line is its row number + 1."""
+    source = f"read_parquet({literal(str(path))}, file_row_number = true)"
+    try:
+        columns = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
+        _check_columns(path, columns)
+        if "file_row_number" in columns[:-1]:
+            raise FormatError(f"{path.name}: a Parquet column named file_row_number is not supported")
+        names = {c: identifier(c) for c in columns if c != "file_row_number"}
+        con.execute(f"CREATE TEMP TABLE {STAGE} AS SELECT {_columns(names, 'file_row_number + 1', cast=True)} FROM {source}")
+    except duckdb.Error as exc:
+        drop_staged(con)
+        raise FormatError(f"{path.name}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
+    con.execute(f"CREATE TEMP VIEW {ROWS} AS SELECT * FROM {STAGE}")
+    con.execute(f"CREATE TEMP TABLE {REJECTS} (line BIGINT, raw VARCHAR, reason VARCHAR)")
+    count = con.execute(f"SELECT count(*) FROM {STAGE}").fetchall()[0][0]
+    return Parsed(format="canonical_parquet", owner=owner, rows=None, rows_read=count, rows_table=ROWS, rejects_table=REJECTS)
 
 
 def staged_names(header: list[str]) -> dict[str, str]:
@@ -125,57 +165,10 @@ def staged_names(header: list[str]) -> dict[str, str]:
 
 
 def drop_staged(con: duckdb.DuckDBPyConnection) -> None:
-    """Drop the temporary tables of a staged file."""
-    for table in (STAGE, "canonical_gaps", *READER_REJECTS):
+    """Drop the temporary relations of a staged file."""
+    con.execute(f"DROP VIEW IF EXISTS {ROWS}")
+    for table in (STAGE, REJECTS, "canonical_gaps", *READER_REJECTS):
         con.execute(f"DROP TABLE IF EXISTS {table}")
-
-
-def load_into(
-    con: duckdb.DuckDBPyConnection, path: Path, staged: Parsed | None, source_id: int, base_id: int
-) -> tuple[int, list[tuple[int, str, str]]]:
-    """Insert the file's rows into `sightings` (source `source_id`, ids after
-    `base_id`) and return (rows read, rejects as (line, raw line, reason)). A CSV comes
-    from its `stage`; a Parquet file (staged None) is read here.
-
-    Rows whose time or amount does not convert were rejected by DuckDB's reader itself;
-    ingest checks the rest (kinds, statuses ...) after the insert."""
-    if staged is None:
-        try:
-            columns = [r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet($p)", {"p": str(path)}).fetchall()]
-        except duckdb.Error as exc:
-            raise FormatError(f"{path.name}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
-        _check_columns(path, columns)
-        source = "read_parquet($p, file_row_number = true)"
-        try:
-            _insert(con, source, {c: identifier(c) for c in columns}, "file_row_number + 1", {"p": str(path)}, source_id, base_id,
-                    text_input=True, keep_order=False)  # fmt: skip
-        except duckdb.Error as exc:
-            raise FormatError(f"{path.name}: Parquet file cannot be read ({str(exc).splitlines()[0]})") from None
-        read = con.execute("SELECT count(*) FROM sightings WHERE source_id = ?", [source_id]).fetchall()[0][0]
-        return read, []
-
-    columns = staged_names(staged.header or [])
-    rejects = [(r.line, r.raw, r.reason) for r in staged.rejects]
-    if not rejects:
-        # Line 1 is the header; rowid counts from 0.
-        _insert(con, STAGE, columns, "rowid + 2", {}, source_id, base_id, text_input=False, keep_order=True)
-        return staged.rows_read, rejects
-    # Each accepted row's line is its position plus the rejected lines before it: an
-    # ASOF join against the rejected lines, set-wise.
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE canonical_gaps AS
-        SELECT pos, max(skipped) AS skipped FROM (
-            SELECT line - 1 - (row_number() OVER (ORDER BY line) - 1) AS pos,
-                   row_number() OVER (ORDER BY line) AS skipped
-            FROM (SELECT DISTINCT line FROM {READER_REJECTS[0]})
-        ) GROUP BY pos
-        """
-    )
-    source = f"""(SELECT s.rowid + 2 + coalesce(g.skipped, 0) AS rpa_line, s.*
-                  FROM {STAGE} s ASOF LEFT JOIN canonical_gaps g ON s.rowid + 1 >= g.pos)"""
-    _insert(con, source, columns, "rpa_line", {}, source_id, base_id, text_input=False, keep_order=True)
-    return staged.rows_read, rejects
 
 
 def _check_columns(path: Path, columns: list[str]) -> None:
@@ -184,61 +177,41 @@ def _check_columns(path: Path, columns: list[str]) -> None:
         raise FormatError(f"{path.name}: canonical file lacks the column(s) {', '.join(missing)}")
 
 
-def _reason(column: str | None, message: str) -> str:
+def _reason(message: str) -> str:
     first = (message or "").splitlines()[0]
     if first.startswith("Expected Number of Columns"):
         return first.replace("Expected Number of Columns: ", "").replace(" Found: ", " columns expected, ") + " found"
-    if column == "ts":
-        return "ts is not a time 'YYYY-MM-DD HH:MM:SS'"
-    if column == "amount":
-        return "amount is not a decimal number of yuan"
     return first
 
 
-def _insert(
-    con, source: str, columns: dict[str, str], line_expr: str, params: dict, source_id: int, base_id: int, *, text_input: bool, keep_order: bool
-) -> None:
-    """INSERT INTO sightings the canonical columns of `source`, given as the file's
-    column names → their SQL names in `source`; extra columns go to raw as JSON, under
-    the file's names. The id is base_id + line, unique within the case."""
+def _columns(columns: dict[str, str], line_expr: str, *, cast: bool = False) -> str:
+    """SQL: the protocol's columns (line, MOVEMENT_COLUMNS as text) from the file's
+    columns, given as the file's column names → their SQL names; columns the format
+    does not know go to raw as JSON, under the file's names. A canonical row speaks
+    for both parties unless its direction says otherwise, and is a success unless its
+    status says otherwise."""
 
     def col(name: str) -> str:
         # DuckDB's reader already gives NULL for an empty field; canonical files are
         # machine-written, so no trimming (it would cost a pass over every column).
-        if name in columns:
-            return f"CAST({columns[name]} AS VARCHAR)"
-        return "NULL"
+        if name not in columns:
+            return "CAST(NULL AS VARCHAR)"
+        return f"CAST({columns[name]} AS VARCHAR)" if cast else columns[name]
 
     extras = [c for c in columns if c not in KNOWN]
     raw = (
         "to_json(struct_pack(" + ", ".join(f"{identifier(c)} := {columns[c]}" for c in extras) + "))::VARCHAR"
         if extras
-        else "NULL"
+        else "CAST(NULL AS VARCHAR)"
     )
-    ts = f"try_strptime(CAST({columns['ts']} AS VARCHAR), '%Y-%m-%d %H:%M:%S')" if text_input else columns["ts"]
-    amount = f"TRY_CAST({columns['amount']} AS DECIMAL(18,2))" if text_input else columns["amount"]
-    select = ",\n".join(
-        [
-            f"$base + {line_expr}",
-            "$source",
-            line_expr,
-            *(col(c) for c in ("txn_id", "match_id", "packet_id")),
-            ts,
-            *(col(c) for c in ("payer", "payee", "payer_name", "payee_name")),
-            amount,
-            f"coalesce({col('direction')}, 'both')",  # a canonical row speaks for both sides unless it says
-            f"coalesce({col('kind')}, 'other')",
-            f"coalesce({col('status')}, 'success')",
-            f"coalesce({col('channel')}, 'other')",
-            *(col(c) for c in ("memo", "raw_type", "raw_status", "refund_ref")),
-            raw,
-        ]
-    )
-    # From the stage, keeping its order is the faster way (measured: 0.83 s against
-    # 1.02 s at 1M rows) and stores the file in its order. A Parquet file's line comes
-    # from file_row_number, so DuckDB may insert it in any order.
-    con.execute(f"SET preserve_insertion_order = {'true' if keep_order else 'false'}")
-    try:
-        con.execute(f"INSERT INTO sightings SELECT {select} FROM {source}", {**params, "base": base_id, "source": source_id})
-    finally:
-        con.execute("RESET preserve_insertion_order")
+    out = [f"CAST({line_expr} AS BIGINT) AS line"]
+    for c in MOVEMENT_COLUMNS:
+        if c == "line":
+            continue
+        if c == "raw":
+            out.append(f"{raw} AS raw")
+        elif c == "status":
+            out.append(f"coalesce({col(c)}, 'success') AS status")
+        else:
+            out.append(f"{col(c)} AS {c}")
+    return ", ".join(out)

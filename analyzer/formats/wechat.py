@@ -25,7 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from analyzer.errors import FormatError
-from analyzer.formats.base import Parsed, Reject, clean_cell, decode_bytes, frame, raw_json
+from analyzer.formats.base import Parsed, Reject, clean_cell, decode_bytes, display_path, drop_frame, frame, raw_json, stage_frame
 
 FORMAT_CSV = "wechat_csv"
 FORMAT_XLSX = "wechat_xlsx"
@@ -161,6 +161,14 @@ def _decode_head(head: bytes) -> str | None:
 
 
 # --------------------------------------------------------------------------- parse
+
+
+def stage(con, path: Path, *, owner: str | None = None) -> Parsed:
+    """The protocol of analyzer.formats.base: `parse`, handed over as DuckDB relations."""
+    return stage_frame(con, parse(path, owner=owner), display_path(path))
+
+
+drop_staged = drop_frame
 
 
 def parse(path: Path, *, owner: str | None = None) -> Parsed:

@@ -554,7 +554,9 @@ def _write(con, scoped: bool = False) -> None:
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE c_multi AS
-        SELECT movement_id FROM sighting_movements WHERE matched_on <> 'group packet total'
+        SELECT movement_id FROM sighting_movements
+        -- a movement derived here has all its sightings here (the scope holds whole movements)
+        WHERE matched_on <> 'group packet total' AND sighting_id IN (SELECT sid FROM c_s)
         GROUP BY movement_id HAVING count(*) > 1
         """
     )
@@ -708,3 +710,15 @@ def _source_counts(con, scoped: bool = False) -> None:
           AND (sources.rows_loaded <> c.first OR sources.rows_duplicate <> c.other)
         """
     )
+
+
+def derive_movements(con: duckdb.DuckDBPyConnection, new_sources: list[int] | None = None) -> None:
+    """Bring the movements up to date with the sightings and the roster, in one
+    transaction of their own: around the files just loaded (`new_sources`), else the
+    whole case."""
+    from analyzer.db import transaction
+    from analyzer.pause import pause_point
+
+    with transaction(con):
+        pause_point("ingest.before_consolidate")
+        consolidate(con, new_sources)

@@ -1,0 +1,185 @@
+"""`rpa ingest`: read export files into the case, once, whole, with provenance.
+
+The stages, one module each, in the order a file goes through them:
+
+1. walk.py: the files named, folders expanded;
+2. detect.py: which layout each file is (or `--format`);
+3. parse.py: the layout's module stages the file's rows into temporary DuckDB
+   relations, the same way for every layout (analyzer.formats.base), before any
+   transaction begins;
+4. stage.py: the staged rows become sightings, typed and checked, in the file's own
+   transaction with its source row and audit entry (small Tenpay files: many files
+   in one transaction, each still whole or not at all);
+5. consolidate.py: the movements are derived from the sightings and the roster, in a
+   second transaction, around the files just loaded.
+
+A file already ingested (same SHA-256) adds nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import duckdb
+
+from analyzer.errors import FormatError
+from analyzer.files import file_digest
+from analyzer.ingest.consolidate import derive_movements, is_stale
+from analyzer.ingest.detect import FORMAT_MODULES, LAYOUTS_TRIED, detect, format_module, read_head, small_tenpay
+from analyzer.ingest.parse import STAGED_MEMORY_LIMIT, Digest, cap_memory, restore_memory, setting_bytes, stage_file
+from analyzer.ingest.stage import FileResult, load_file, load_tenpay_batch, resolve_accounts
+from analyzer.ingest.walk import collect_files, display_name
+from analyzer.pause import pause_point
+
+__all__ = [
+    "FORMAT_MODULES", "STAGED_MEMORY_LIMIT", "FileResult", "collect_files", "derive_movements", "detect", "display_name",
+    "file_digest", "format_module", "ingest_file", "ingest_paths", "resolve_accounts", "setting_bytes",
+]
+
+# Files loaded in one transaction when small Tenpay files come many at a time: enough
+# to spread a transaction's fixed cost, few enough that a stopped ingest loses little.
+BATCH_FILES = 500
+
+
+def ingest_paths(
+    con: duckdb.DuckDBPyConnection,
+    paths: Iterable[Path],
+    *,
+    format: str | None = None,
+    owner: str | None = None,
+    on_file: Callable[..., None] | None = None,
+    actor: str | None = None,
+) -> list[FileResult]:
+    """Ingest files and folders, then derive the movements around them. `on_file(i, n,
+    what, bytes_done, bytes_total, rows)` is called as work begins on file i of n (for a
+    progress bar: the bytes of the files before it, of all, and the rows loaded so far);
+    `actor` is who ingests (audit log)."""
+    files = collect_files(paths)
+    sizes = []
+    for path, _ in files:
+        try:
+            sizes.append(os.stat(path).st_size)
+        except OSError:
+            sizes.append(0)
+    before = [0]
+    for size in sizes:
+        before.append(before[-1] + size)
+    results: list[FileResult] = []
+
+    def tell(i: int, what: str) -> None:
+        if on_file:
+            on_file(i, len(files), what, before[i], before[-1], sum(r.loaded for r in results))
+
+    if is_stale(con):  # an earlier ingest stopped between loading files and deriving movements
+        derive_movements(con)
+    batch: list[tuple[Path, str]] = []
+
+    def flush(done: int) -> None:
+        if batch:
+            def progress(what: str) -> None:
+                tell(done, f"{len(batch)} Tenpay files · {what}")
+
+            results.extend(load_tenpay_batch(con, batch, owner=owner, actor=actor, progress=progress))
+            batch.clear()
+
+    for i, (path, explicit) in enumerate(files):
+        name = display_name(path)
+
+        def progress(what: str, i=i, name=name) -> None:
+            tell(i, f"{Path(name).name} · {what}")
+
+        if format in (None, "tenpay") and small_tenpay(path, format):
+            batch.append((path, name))
+            if len(batch) >= BATCH_FILES:
+                flush(i)
+            continue
+        progress("reading")
+        results.append(ingest_file(con, path, format=format, owner=owner, explicit=explicit, on_stage=progress, actor=actor))
+    flush(len(files))
+    loaded = [r for r in results if r.status == "loaded"]
+    if loaded:
+        tell(len(files), "matching the movements")
+        derive_movements(con, [r.source_id for r in loaded])
+        counts = {r[0]: (r[1], r[2]) for r in con.execute(
+            "SELECT source_id, rows_loaded, rows_duplicate FROM sources WHERE source_id >= ?",
+            [min(r.source_id for r in loaded)],
+        ).fetchall()}
+        for r in loaded:
+            if r.source_id in counts:
+                r.loaded, r.duplicate = counts[r.source_id]
+    return results
+
+
+def ingest_file(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    *,
+    format: str | None = None,
+    owner: str | None = None,
+    explicit: bool = True,
+    on_stage: Callable[[str], None] | None = None,
+    actor: str | None = None,
+) -> FileResult:
+    """Ingest one file's rows as sightings, whole or not at all, with its audit log
+    entry (by `actor`, default the OS user). `on_stage(what)` hears each step begin.
+    The movements are derived afterwards (derive_movements)."""
+    name = display_name(path)
+    progress = on_stage or (lambda _: None)
+    try:
+        head = read_head(path)
+        size = os.stat(path).st_size
+    except OSError as exc:
+        return FileResult(path, name, "error", message=f"{name}: cannot read ({exc.strerror})")
+
+    # Detected first: a file of no known layout is not read further.
+    fmt = format or detect(path, head)
+    if fmt is None:
+        if explicit:
+            return FileResult(path, name, "unknown", message=f"{name}: no known layout (tried {LAYOUTS_TRIED})")
+        return FileResult(path, name, "unknown", message=f"{name}: skipped, no known layout")
+
+    # A file already ingested (same SHA-256) adds nothing. Only a stored source of the
+    # same size can be the same file: then hash first and check; otherwise the hash is
+    # computed while the file loads.
+    if con.execute("SELECT count(*) FROM sources WHERE size = ?", [size]).fetchall()[0][0]:
+        try:
+            sha, size = file_digest(path)
+        except OSError as exc:
+            return FileResult(path, name, "error", message=f"{name}: cannot read ({exc.strerror})")
+        known = con.execute("SELECT source_id FROM sources WHERE sha256 = ?", [sha]).fetchall()
+        if known:
+            return FileResult(path, name, "already", source_id=known[0][0], message=f"{name}: already ingested as source {known[0][0]}; nothing added")
+        digest: Callable[[], tuple[str, int]] = lambda: (sha, size)
+    else:
+        digest = Digest(path).result
+
+    module = format_module(fmt)
+    memory_before = cap_memory(con) if getattr(module, "CAP_MEMORY", False) else None
+    try:
+        # Staged into temporary tables before the transaction begins: nothing
+        # persistent is touched, and DuckDB lets go of each piece once it is in.
+        try:
+            parsed = stage_file(con, module, path, name, fmt, owner)
+        except FormatError as exc:
+            return FileResult(path, name, "error", format=fmt, message=str(exc))
+        con.execute("BEGIN TRANSACTION")
+        try:
+            result = load_file(con, path, name, parsed, digest, actor, progress)
+            pause_point("ingest.before_commit")
+            progress("committing")
+            con.execute("COMMIT")
+            return result
+        except FormatError as exc:
+            con.execute("ROLLBACK")
+            return FileResult(path, name, "error", format=fmt, message=str(exc))
+        except OSError as exc:  # the file went away while it was hashed
+            con.execute("ROLLBACK")
+            return FileResult(path, name, "error", format=fmt, message=f"{name}: cannot read ({exc.strerror})")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    finally:
+        module.drop_staged(con)
+        restore_memory(con, memory_before)

@@ -1,0 +1,43 @@
+"""Walk: the files named on the command line, folders expanded."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from analyzer.errors import RpaError
+from analyzer.formats.base import display_path
+
+SKIP_NAMES = {"rpa.duckdb", "rpa.duckdb.wal", "rpa.toml"}
+# In a folder walk, files with these suffixes are never exports (scripts, notes, reports).
+SKIP_SUFFIXES = {".py", ".md", ".toml", ".html", ".json", ".duckdb", ".wal", ".log", ".gitkeep", ".pdf", ".png"}
+
+
+def display_name(path: Path) -> str:
+    """A path for people: folder names that are GBK bytes (Tenpay productions unpacked
+    on Chinese Windows) are shown decoded instead of as mojibake."""
+    return display_path(path)
+
+
+def collect_files(paths: Iterable[Path]) -> list[tuple[Path, bool]]:
+    """Expand folders into the files under them (sorted, hidden files skipped).
+
+    Returns (file, explicit): explicit files were named on the command line; files
+    found in a folder that match no layout are skipped rather than refused.
+    """
+    out: list[tuple[Path, bool]] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            for root, dirs, files in os.walk(p):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for f in sorted(files):
+                    if f.startswith(".") or f in SKIP_NAMES or Path(f).suffix.lower() in SKIP_SUFFIXES:
+                        continue
+                    out.append((Path(root) / f, False))
+        elif p.exists():
+            out.append((p, True))
+        else:
+            raise RpaError(f"{display_name(p)}: no such file or folder")
+    return out
