@@ -299,6 +299,16 @@ MIGRATIONS: list[str] = [
         hash VARCHAR NOT NULL           -- MD5 of the row's content (audit.py)
     );
     """,
+    # 7: how each account resolved when the movements were last derived (consolidate.py):
+    # the next derivation goes again over the movements of the accounts that resolve
+    # otherwise now (a roster change, a real name or an alias link learned).
+    """
+    CREATE TABLE account_keys (
+        account VARCHAR NOT NULL,       -- as in `accounts`
+        person_id VARCHAR,              -- its person: the roster, else the real name shown beside it
+        key VARCHAR                     -- what movements are matched on: the person, else the account through its alias link
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -134,10 +134,8 @@ def load_roster(
             con.executemany("INSERT INTO relations VALUES (?, ?, ?, ?)", relations)
         # who is who decides which sightings are one movement: derived again where the
         # roster resolves accounts otherwise than before
-        con.execute("CREATE OR REPLACE TEMP TABLE roster_before AS SELECT account, person_id FROM accounts")
         resolve_accounts(con)
-        consolidate_after_roster(con, "roster_before")
-        con.execute("DROP TABLE roster_before")
+        consolidate_after_roster(con)
         _audit_roster(con, people_csv, relations_csv, len(persons), len(aliases), len(relations), actor)
     ambiguous = [
         f"{alias} ({pids})"

@@ -418,3 +418,30 @@ def test_a_header_only_tenpay_file_in_a_batch_verifies_intact(tmp_path):
     assert query(case, "SELECT rows_read FROM sources ORDER BY rows_read") == [(0,), (1,)]
     result = rpa("verify", "--case", case)
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("order", [("roster", "a", "b"), ("roster", "b", "a"), ("b", "a", "roster"), ("a", "roster", "b")])
+def test_an_account_takes_its_person_from_a_real_name_shown_in_another_file_whatever_the_order(tmp_path, monkeypatch, order):
+    # 王五 is on the roster by name only; file a shows his wxid beside that name, file b
+    # shows the wxid alone, in a movement no other file touches
+    from tests.helpers import write_canonical
+
+    monkeypatch.setattr(consolidate_module, "SCOPE_SHARE", 1.01)  # always only around the change
+    people = tmp_path / "people.csv"
+    people.write_text("person_id,name,accounts,party_member,official\nP5,王五,,yes,no\nP6,赵六,wx_y,no,no\n", encoding="utf-8")
+    files = {
+        "a": write_canonical(tmp_path / "a.csv", [{"txn_id": "A1", "ts": "2026-03-01 10:00:00", "payer": "wx_x", "payer_name": "王五",
+                                                   "payee": "wx_y", "amount": "10.00"}]),
+        "b": write_canonical(tmp_path / "b.csv", [{"txn_id": "B1", "ts": "2026-05-01 10:00:00", "payer": "wx_x",
+                                                   "payee": "wx_z", "amount": "20.00"}]),
+    }
+    case = tmp_path / "case"
+    assert rpa("init", case).exit_code == 0
+    for step in order:
+        result = rpa("roster", people, "--case", case) if step == "roster" else rpa("ingest", files[step], "--case", case)
+        assert result.exit_code == 0, result.output
+    assert query(case, "SELECT txn_id, payer_person, payee_person FROM transactions ORDER BY txn_id") == [
+        ("A1", "P5", "P6"), ("B1", "P5", None)]
+    before = _derived(case)
+    _derive_all(case)
+    assert _derived(case) == before

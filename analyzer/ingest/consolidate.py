@@ -59,7 +59,7 @@ _STATUS_RANK = """CASE status WHEN 'refunded' THEN 0 WHEN 'returned' THEN 1 WHEN
                   WHEN 'closed' THEN 3 WHEN 'failed' THEN 4 ELSE 9 END"""
 
 _TEMP = ("c_s", "c_same", "c_pairs", "c_lab", "c_node", "c_nodes", "c_cand", "c_merge", "c_keys",
-         "c_person", "c_pk", "c_mv", "c_multi", "c_over", "c_total", "c_refund", "c_links", "c_old", "c_scope")
+         "c_person", "c_pk", "c_mv", "c_multi", "c_over", "c_changed", "c_total", "c_refund", "c_links", "c_old", "c_scope")
 
 
 # New files whose neighbourhood is more than this share of the case are derived with
@@ -88,58 +88,39 @@ def consolidate(con: duckdb.DuckDBPyConnection, new_sources: list[int] | None = 
     _consolidate(con, seed)
 
 
-def consolidate_after_roster(con: duckdb.DuckDBPyConnection, before: str) -> None:
+def consolidate_after_roster(con: duckdb.DuckDBPyConnection) -> None:
     """Bring the movements up to date after the accounts were resolved through a new
-    roster. `before` names a table (account, person_id) of the resolution before it.
-    Only the sightings whose parties now resolve otherwise (directly, through the real
-    name shown beside them, or through an alias link) and their neighbourhood are
-    derived again; a roster that resolves every account as before changes nothing."""
-    if is_stale(con):
-        _consolidate(con, None)
-        return
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE c_changed AS
-        WITH direct AS (
-            SELECT a.account FROM accounts a LEFT JOIN {before} b USING (account)
-            WHERE a.person_id IS DISTINCT FROM b.person_id
-        ),
-        -- an account takes the person of the real name shown beside it (_keys)
-        beside AS (
-            SELECT payer AS account FROM sightings WHERE payer_name IN (SELECT account FROM direct)
-            UNION SELECT payee FROM sightings WHERE payee_name IN (SELECT account FROM direct)
-        ),
-        -- a nickname takes the person of the account it is linked to
-        linked AS (
-            SELECT a.account FROM accounts a JOIN alias_links k ON k.alias = a.norm AND k.status = 'used'
-            WHERE k.account IN (SELECT account FROM direct UNION SELECT account FROM beside)
-        )
-        SELECT account FROM direct UNION SELECT account FROM beside UNION SELECT account FROM linked
-        """
-    )
-    try:
-        if not con.execute("SELECT count(*) FROM c_changed").fetchall()[0][0]:
-            return
-        _consolidate(
-            con,
-            """SELECT sighting_id FROM sightings WHERE payer IN (SELECT account FROM c_changed)
-               OR payee IN (SELECT account FROM c_changed) OR payer_name IN (SELECT account FROM c_changed)
-               OR payee_name IN (SELECT account FROM c_changed)""",
-        )
-    finally:
-        con.execute("DROP TABLE IF EXISTS c_changed")
+    roster: only the movements of accounts that now resolve otherwise (directly, through
+    the real name shown beside them, or through an alias link) and their neighbourhood
+    are derived again; a roster that resolves every account as before changes nothing."""
+    _consolidate(con, "SELECT sighting_id FROM sightings WHERE false")
 
 
 def _consolidate(con, seed: str | None) -> None:
-    """Derive the neighbourhood of the sightings `seed` selects, or all (None)."""
+    """Derive the neighbourhood of the sightings `seed` selects and of the accounts
+    that resolve otherwise than at the last derivation, or everything (seed None)."""
     try:
-        if seed is not None and _scope(con, seed):
-            try:
-                _derive(con, scoped=True)
-                return
-            except _Widen:
-                for table in _TEMP:
-                    con.execute(f"DROP TABLE IF EXISTS {table}")
+        if seed is not None and not is_stale(con):
+            _person(con)  # with the alias links as they are: a new one widens to all (_Widen)
+            con.execute(
+                """CREATE OR REPLACE TEMP TABLE c_changed AS
+                   SELECT account FROM (SELECT account, person_id, key FROM c_person
+                                        EXCEPT SELECT account, person_id, key FROM account_keys)"""
+            )
+            changed = con.execute("SELECT count(*) FROM c_changed").fetchall()[0][0]
+            if changed:
+                seed = f"""{seed} UNION ALL SELECT sighting_id FROM sightings
+                           WHERE payer IN (SELECT account FROM c_changed) OR payee IN (SELECT account FROM c_changed)
+                              OR payer_name IN (SELECT account FROM c_changed) OR payee_name IN (SELECT account FROM c_changed)"""
+            elif not con.execute(f"SELECT count(*) FROM ({seed})").fetchall()[0][0]:
+                return  # nothing new, nothing resolves otherwise
+            if _scope(con, seed):
+                try:
+                    _derive(con, scoped=True)
+                    return
+                except _Widen:
+                    for table in _TEMP:
+                        con.execute(f"DROP TABLE IF EXISTS {table}")
         con.execute("DROP TABLE IF EXISTS c_scope")
         _derive(con, scoped=False)
     finally:
@@ -152,13 +133,28 @@ def _derive(con, *, scoped: bool) -> None:
     _same_rows(con)
     _shared_ids(con)
     _alias_links(con, scoped)
+    if not scoped:  # scoped: c_person was made before the scope, with the same alias links
+        _person(con)
     _keys(con)
     _parties_amount_time(con)
     _packets(con)
     _write(con, scoped)
     _refunds(con, scoped)
     _source_counts(con, scoped)
+    con.execute("DELETE FROM account_keys")
+    con.execute("INSERT INTO account_keys SELECT account, person_id, key FROM c_person")
     con.execute("INSERT OR REPLACE INTO meta VALUES ('consolidated', 'yes')")
+
+
+# SQL: rows of sightings with their time bucket and their parties' matching keys
+# (c_person, as _keys gives them).
+_KEYED = f"""
+    SELECT r.sighting_id, r.amount, CAST(floor(epoch(r.ts) / {MATCH_SECONDS}) AS BIGINT) AS b,
+           coalesce(p.person_id, pn.person_id, p.key) AS payer_key, coalesce(q.person_id, qn.person_id, q.key) AS payee_key
+    FROM {{rows}} r
+    LEFT JOIN c_person p ON p.account = r.payer LEFT JOIN c_person pn ON pn.account = r.payer_name
+    LEFT JOIN c_person q ON q.account = r.payee LEFT JOIN c_person qn ON qn.account = r.payee_name
+"""
 
 
 def _scope(con, seed: str) -> bool:
@@ -175,15 +171,25 @@ def _scope(con, seed: str) -> bool:
             INSERT INTO c_scope
             WITH inside AS (SELECT s.* FROM sightings s SEMI JOIN c_scope c ON c.sid = s.sighting_id),
             ids AS (SELECT DISTINCT unnest([txn_id, match_id, packet_id, refund_ref]) AS id FROM inside),
-            near AS (SELECT DISTINCT amount, unnest([b - 1, b, b + 1]) AS bucket
-                     FROM (SELECT amount, CAST(floor(epoch(ts) / {MATCH_SECONDS}) AS BIGINT) AS b FROM inside)),
+            -- what may pair by parties, amount and time: the same amount close in time,
+            -- and the same payer or payee as a whole derivation keys them (c_person)
+            near AS (
+                SELECT DISTINCT amount, unnest([b - 1, b, b + 1]) AS bucket, payer_key, payee_key
+                FROM ({_KEYED.format(rows="inside")})
+            ),
+            candidates AS (
+                SELECT * FROM sightings
+                WHERE (amount, CAST(floor(epoch(ts) / {MATCH_SECONDS}) AS BIGINT)) IN (SELECT (amount, bucket) FROM near)
+            ),
+            keyed AS ({_KEYED.format(rows="candidates")}),
             span AS (SELECT min(ts) AS lo, max(ts) + INTERVAL {REFUND_DAYS} DAY AS hi FROM inside),
             reached AS (
                 SELECT sighting_id FROM sightings WHERE txn_id IN (SELECT id FROM ids) OR match_id IN (SELECT id FROM ids)
                     OR packet_id IN (SELECT id FROM ids) OR refund_ref IN (SELECT id FROM ids)
                 UNION
-                SELECT s.sighting_id FROM sightings s SEMI JOIN near n
-                    ON n.amount = s.amount AND n.bucket = CAST(floor(epoch(s.ts) / {MATCH_SECONDS}) AS BIGINT)
+                SELECT k.sighting_id FROM keyed k SEMI JOIN near n ON n.amount = k.amount AND n.bucket = k.b AND n.payer_key = k.payer_key
+                UNION
+                SELECT k.sighting_id FROM keyed k SEMI JOIN near n ON n.amount = k.amount AND n.bucket = k.b AND n.payee_key = k.payee_key
                 UNION
                 -- refunds that may give back a movement inside (the nearest earlier one)
                 SELECT sighting_id FROM sightings, span WHERE kind = 'refund' AND ts BETWEEN span.lo AND span.hi
@@ -265,19 +271,20 @@ def _shared_ids(con) -> None:
             LEFT JOIN accounts n_q ON n_q.account = s.payee_name
             WHERE (s.txn_id IS NOT NULL OR s.match_id IS NOT NULL) AND s.sid NOT IN (SELECT sid FROM c_same)
         ),
-        -- each sighting once per id it carries: its 交易单号 (txn) and the id the other
-        -- party's export carries (match); one join finds all four ways two can share one
-        ids AS (
-            SELECT *, txn_id AS id, true AS is_txn FROM r WHERE txn_id IS NOT NULL
-            UNION ALL
-            SELECT *, match_id, false FROM r WHERE match_id IS NOT NULL
-        ),
         pairs AS (
-            SELECT DISTINCT a.sid AS a, b.sid AS b, a.source_id AS sa, b.source_id AS sb, a.ckey AS akey, b.ckey AS bkey,
+            SELECT a.sid AS a, b.sid AS b, a.source_id AS sa, b.source_id AS sb, a.ckey AS akey, b.ckey AS bkey,
                    abs(epoch(a.ts) - epoch(b.ts)) AS gap
-            FROM ids a JOIN ids b ON a.id = b.id AND a.amount = b.amount AND a.source_id <> b.source_id
-            -- a shared match_id alone: the grabbers of one group packet share its 商户单号
-            WHERE a.is_txn OR b.is_txn OR ({compatible})
+            FROM r a JOIN r b ON a.txn_id = b.txn_id AND a.amount = b.amount AND a.source_id <> b.source_id
+            UNION
+            SELECT a.sid, b.sid, a.source_id, b.source_id, a.ckey, b.ckey, abs(epoch(a.ts) - epoch(b.ts))
+            FROM r a JOIN r b ON a.txn_id = b.match_id AND a.amount = b.amount AND a.source_id <> b.source_id
+            UNION
+            SELECT b.sid, a.sid, b.source_id, a.source_id, b.ckey, a.ckey, abs(epoch(a.ts) - epoch(b.ts))
+            FROM r a JOIN r b ON a.txn_id = b.match_id AND a.amount = b.amount AND a.source_id <> b.source_id
+            UNION
+            SELECT a.sid, b.sid, a.source_id, b.source_id, a.ckey, b.ckey, abs(epoch(a.ts) - epoch(b.ts))
+            FROM r a JOIN r b ON a.match_id = b.match_id AND a.amount = b.amount AND a.source_id <> b.source_id
+            WHERE {compatible}
         )
         SELECT a, b FROM pairs
         WHERE gap <= {ID_MATCH_HOURS * 3600}
@@ -349,19 +356,22 @@ def _alias_links(con, scoped: bool = False) -> None:
     con.execute("INSERT INTO alias_links SELECT * FROM c_links")
 
 
-def _keys(con) -> None:
-    """Each account's person (the roster through the account, else through the one
-    real name shown beside it) and each sighting's party keys, with alias links."""
+def _person(con) -> None:
+    """c_person: each account's person (the roster through the account, else through
+    the one real name shown beside it anywhere in the case) and the key movements are
+    matched on, through the alias links. Over the whole case, so that a neighbourhood
+    resolves its accounts as a whole derivation would."""
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE c_person AS
-        WITH by_name AS (
+        WITH named AS (SELECT account, person_id FROM accounts WHERE person_id IS NOT NULL),
+        by_name AS (
             SELECT account, min(person_id) AS person_id FROM (
-                SELECT s.payer AS account, n.person_id FROM c_s s JOIN accounts n ON n.account = s.payer_name
-                WHERE s.payer IS NOT NULL AND n.person_id IS NOT NULL
+                SELECT DISTINCT s.payer AS account, n.person_id FROM sightings s JOIN named n ON n.account = s.payer_name
+                WHERE s.payer IS NOT NULL
                 UNION
-                SELECT s.payee, n.person_id FROM c_s s JOIN accounts n ON n.account = s.payee_name
-                WHERE s.payee IS NOT NULL AND n.person_id IS NOT NULL
+                SELECT DISTINCT s.payee, n.person_id FROM sightings s JOIN named n ON n.account = s.payee_name
+                WHERE s.payee IS NOT NULL
             ) GROUP BY account HAVING count(DISTINCT person_id) = 1
         ),
         direct AS (
@@ -376,6 +386,10 @@ def _keys(con) -> None:
         LEFT JOIN direct t ON t.account = k.account
         """
     )
+
+
+def _keys(con) -> None:
+    """Each sighting's parties as persons and as matching keys (c_person)."""
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE c_keys AS
@@ -564,19 +578,19 @@ def _write(con, scoped: bool = False) -> None:
     pref = f"(({_LAYOUT_RANK}) * 10 + ({_VIEW_RANK}))::HUGEINT * 18446744073709551616 + s.ckey"
     status_pref = f"({_STATUS_RANK.replace('status', 's.status')})::HUGEINT * 18446744073709551616 * 100 + {pref}"
 
-    def first(column: str) -> str:
-        return f"arg_min(s.{column}, {pref}) FILTER (WHERE s.{column} IS NOT NULL) AS {column}"
-
+    fallbacks = ("match_id", "payer", "payee", "payer_name", "payee_name", "memo", "refund_ref")
+    # Which sighting gives each field, as sighting ids: fixed-size aggregate states,
+    # which DuckDB can spill (arg_min over the texts themselves ran out of memory at 1M
+    # movements under the 512 MB limit). The fields are fetched by joins afterwards.
+    picks = ", ".join(f"arg_min(s.sid, {pref}) FILTER (WHERE s.{c} IS NOT NULL) AS {c}_sid" for c in fallbacks)
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE c_over AS
-        SELECT l.movement_id,
-               arg_min(struct_pack(s.txn_id, s.ts, s.amount, s.kind, s.channel, s.raw_type, s.raw_status), {pref}) AS p,
-               {', '.join(first(c) for c in ('match_id', 'payer', 'payee', 'payer_name', 'payee_name', 'memo', 'refund_ref'))},
-               arg_min(s.status, {status_pref}) AS status,
+        SELECT l.movement_id, min(n.node) AS node, arg_min(s.sid, {pref}) AS primary_sid, {picks},
+               arg_min(s.sid, {status_pref}) AS status_sid,
                bool_or(s.direction IN ('out', 'neutral', 'both')) AS seen_by_payer,
                bool_or(s.direction IN ('in', 'both')) AS seen_by_payee,
-               min(k.payer_person) AS payer_person, min(k.payee_person) AS payee_person, min(n.node) AS node
+               min(k.payer_person) AS payer_person, min(k.payee_person) AS payee_person
         FROM c_multi m JOIN sighting_movements l ON l.movement_id = m.movement_id
         JOIN c_s s ON s.sid = l.sighting_id JOIN c_keys k ON k.sid = l.sighting_id JOIN c_mv n ON n.sid = l.sighting_id
         WHERE l.matched_on <> 'group packet total'
@@ -613,12 +627,16 @@ def _write(con, scoped: bool = False) -> None:
     con.execute(
         f"""
         INSERT INTO transactions
-        SELECT m.movement_id, m.p.txn_id, m.match_id, pk.pk, m.p.ts, m.payer, m.payee, m.payer_name, m.payee_name,
-               CASE WHEN t.rest > 0 THEN t.rest ELSE m.p.amount END,
-               CASE WHEN pk.pk IS NOT NULL THEN 'group_red_packet' ELSE m.p.kind END,
-               m.status, m.p.channel, m.memo, m.p.raw_type, m.p.raw_status, m.refund_ref, NULL,
+        SELECT m.movement_id, p.txn_id, x_match_id.match_id, pk.pk, p.ts, x_payer.payer, x_payee.payee,
+               x_payer_name.payer_name, x_payee_name.payee_name,
+               CASE WHEN t.rest > 0 THEN t.rest ELSE p.amount END,
+               CASE WHEN pk.pk IS NOT NULL THEN 'group_red_packet' ELSE p.kind END,
+               st.status, p.channel, x_memo.memo, p.raw_type, p.raw_status, x_refund_ref.refund_ref, NULL,
                m.seen_by_payer, m.seen_by_payee, f.source_id, f.line, f.raw, m.payer_person, m.payee_person
         FROM c_over m
+        JOIN c_s p ON p.sid = m.primary_sid
+        JOIN c_s st ON st.sid = m.status_sid
+        {' '.join(f"LEFT JOIN c_s x_{c} ON x_{c}.sid = m.{c}_sid" for c in fallbacks)}
         JOIN sightings f ON f.sighting_id = m.movement_id
         {packet}
         """
