@@ -76,12 +76,14 @@ def consolidate(con: duckdb.DuckDBPyConnection, new_sources: list[int] | None = 
     the derived counts of `sources` from the sightings and the roster. Runs inside the
     caller's transaction; touches nothing else.
 
-    With `new_sources` (the files just loaded), only their neighbourhood is derived
-    again: their sightings, every sighting that shares an id with them or the same
-    amount close in time, and the movements those belong to, grown until nothing
-    outside can pair with anything inside. Nothing outside can then change, so the
-    result is the one the whole case would give; when the new files teach a new alias
-    link (which may change parties anywhere), the whole case is derived."""
+    With `new_sources` (the files just loaded), only a neighbourhood is derived again:
+    their sightings and those of the accounts that resolve otherwise than at the last
+    derivation (`account_keys`), every sighting that shares an id with them or the same
+    amount close in time between the same payer or payee, and the movements those
+    belong to, grown until nothing outside can pair with anything inside. Nothing
+    outside can then change, so the result is the one the whole case would give; when
+    the new files teach a new alias link (which may change parties anywhere), or the
+    neighbourhood is most of the case, the whole case is derived."""
     seed = None
     if new_sources is not None:
         seed = f"SELECT sighting_id FROM sightings WHERE source_id IN ({', '.join(str(int(s)) for s in new_sources) or 'NULL'})"
