@@ -526,8 +526,8 @@ def verify_movements(con: duckdb.DuckDBPyConnection) -> DataCheck:
 
     if is_stale(con):
         return DataCheck("movements", "not derived", "files were loaded after the movements were last derived: run `rpa scan`")
-    columns = tuple(r[0] for r in con.execute("SELECT column_name FROM information_schema.columns WHERE table_name = 'transactions' ORDER BY ordinal_position").fetchall())
-    hashed = f"SELECT id, {_row_hash(columns)} AS hash FROM transactions"
+    columns = tuple(r[0] for r in con.execute("SELECT column_name FROM information_schema.columns WHERE table_name = 'movement_rows' ORDER BY ordinal_position").fetchall())
+    hashed = f"SELECT id, {_row_hash(columns)} AS hash FROM movement_rows"
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(f"CREATE OR REPLACE TEMP TABLE verify_stored AS {hashed}")
@@ -546,7 +546,7 @@ def verify_movements(con: duckdb.DuckDBPyConnection) -> DataCheck:
                                      UNION ALL
                                      SELECT sighting_id, movement_id FROM sighting_movements EXCEPT ALL SELECT * FROM verify_stored_links)"""
         ).fetchall()[0][0]
-        count = con.execute("SELECT count(*) FROM transactions").fetchall()[0][0]
+        count = con.execute("SELECT count(*) FROM movement_rows").fetchall()[0][0]
     finally:
         con.execute("ROLLBACK")
         con.execute("DROP TABLE IF EXISTS verify_stored")

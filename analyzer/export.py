@@ -65,7 +65,7 @@ def export_rows(con: duckdb.DuckDBPyConnection, today: date | None = None) -> tu
         SELECT f.id, t.txn_id, t.ts, t.payer, t.payee, t.payer_person, t.payee_person, t.amount, t.kind, t.status,
                t.channel, t.memo, s.name, s.sha256, t.line
         FROM findings f, unnest(f.evidence) AS e(tid)
-        JOIN transactions t ON t.id = e.tid
+        JOIN movement_rows t ON t.id = e.tid
         JOIN sources s ON s.source_id = t.source_id
         WHERE list_contains($ids, f.id)
         ORDER BY f.id, t.ts, t.id

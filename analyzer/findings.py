@@ -38,7 +38,7 @@ def list_findings(
         SELECT f.id, f.rule, f.severity, f.score, f.subject, p.name, f.counterparties, f.window_name,
                f.start_ts, f.end_ts, f.total_amount, f.txn_count,
                (SELECT list(coalesce(t.txn_id, '#' || t.id) ORDER BY t.ts, t.id)
-                FROM finding_evidence e JOIN transactions t ON t.id = e.transaction_id WHERE e.finding_id = f.id),
+                FROM finding_evidence e JOIN movement_rows t ON t.id = e.transaction_id WHERE e.finding_id = f.id),
                f.reason_zh, f.reason_en, f.metrics, f.params,
                coalesce(d.status, 'new'), d.note, d.actor, d.decided_at, f.stale,
                CASE WHEN {_SUPPRESSED} THEN f.suppressed_by END AS suppressed

@@ -168,8 +168,8 @@ def list_people(con: duckdb.DuckDBPyConnection) -> list[dict]:
         """
         WITH counts AS (
             SELECT person_id, count(*) AS n FROM (
-                SELECT id, payer_person AS person_id FROM movements WHERE payer_person IS NOT NULL
-                UNION SELECT id, payee_person FROM movements WHERE payee_person IS NOT NULL
+                SELECT id, payer_person AS person_id FROM movement_rows WHERE payer_person IS NOT NULL
+                UNION SELECT id, payee_person FROM movement_rows WHERE payee_person IS NOT NULL
             ) GROUP BY person_id
         )
         SELECT p.person_id, p.name, p.party_member, p.official, p.org_unit, p.position, p.rank,

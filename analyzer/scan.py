@@ -92,7 +92,7 @@ def prepare(con: duckdb.DuckDBPyConnection, settings: Settings, scope: str = "al
     if windows:
         con.executemany("INSERT INTO scan_windows VALUES (?, ?, ?, ?, ?)", [(w.name, w.kind, w.start, w.end, w.org_unit) for w in windows])
 
-    first, last = con.execute("SELECT min(ts)::DATE, max(ts)::DATE FROM transactions").fetchall()[0]
+    first, last = con.execute("SELECT min(ts)::DATE, max(ts)::DATE FROM movement_rows").fetchall()[0]
     years = (max((first or date.today()).year, 1990), min((last or date.today()).year, 2100))
     _calendar_tables(con, settings, years)
 
@@ -129,7 +129,7 @@ def prepare(con: duckdb.DuckDBPyConnection, settings: Settings, scope: str = "al
                t.packet_id, t.refund_of, t.payer, t.payee, t.payer_person, t.payee_person,
                coalesce(t.payer_person, t.payer) AS payer_party,
                coalesce(t.payee_person, t.payee) AS payee_party
-        FROM main.transactions t
+        FROM main.movement_rows t
         WHERE {' AND '.join(where)}
         """
     )

@@ -38,7 +38,7 @@ class CaseStatus:
 def case_status(con: duckdb.DuckDBPyConnection) -> CaseStatus:
     """Compute the key figures of the open case."""
     one = lambda sql: con.execute(sql).fetchall()[0]  # noqa: E731
-    n, amount, first, last = one("SELECT count(*), coalesce(sum(amount), 0), min(ts), max(ts) FROM transactions")
+    n, amount, first, last = one("SELECT count(*), coalesce(sum(amount), 0), min(ts), max(ts) FROM movement_rows")
     accounts, resolved = one("SELECT count(*), count(person_id) FROM accounts")
     return CaseStatus(
         schema_version=schema_version(con),
@@ -54,10 +54,10 @@ def case_status(con: duckdb.DuckDBPyConnection) -> CaseStatus:
         accounts=accounts,
         accounts_resolved=resolved,
         by_kind=con.execute(
-            "SELECT kind, count(*), sum(amount) FROM transactions GROUP BY kind ORDER BY count(*) DESC, kind"
+            "SELECT kind, count(*), sum(amount) FROM movement_rows GROUP BY kind ORDER BY count(*) DESC, kind"
         ).fetchall(),
         by_channel=con.execute(
-            "SELECT channel, count(*), sum(amount) FROM transactions GROUP BY channel ORDER BY count(*) DESC, channel"
+            "SELECT channel, count(*), sum(amount) FROM movement_rows GROUP BY channel ORDER BY count(*) DESC, channel"
         ).fetchall(),
         source_rows=con.execute(
             """SELECT source_id, name, format, owner, rows_loaded, rows_duplicate, rows_rejected, first_ts, last_ts, sha256

@@ -87,7 +87,7 @@ def build(case: Path, rows: int) -> None:
     )
     con.execute(
         f"""
-        INSERT INTO transactions
+        INSERT INTO movement_rows
         WITH base AS (
             SELECT i, CAST(hash(i * 11) % {PEOPLE} AS BIGINT) AS p, CAST(hash(i * 13) % 100 AS INTEGER) AS mix,
                    CAST(hash(i * 17) % 100 AS INTEGER) AS season
@@ -117,7 +117,7 @@ def build(case: Path, rows: int) -> None:
                     WHEN mix < 55 AND i % 9 = 0 THEN 'group_red_packet' WHEN i % 3 = 0 THEN 'transfer' ELSE 'red_packet' END,
                CASE WHEN i % 50 = 0 THEN 'refunded' ELSE 'success' END, 'wechat',
                CASE WHEN mix BETWEEN 93 AND 97 THEN 'AA' END, NULL, NULL, NULL, NULL,
-               true, true, 1, i + 2, NULL,
+               true, true, 1, i + 2,
                'P' || lpad(CAST(payer_i AS VARCHAR), 8, '0'),
                CASE WHEN payee_i >= 0 THEN 'P' || lpad(CAST(payee_i AS VARCHAR), 8, '0') END
         FROM shaped

@@ -229,7 +229,7 @@ def test_an_edited_amount_is_named(case):
     assert verify_lines(case)[0] == 0
     # in a movement derived from it: the sightings do not give it
     mid = query(case, "SELECT min(id) FROM transactions WHERE amount = 200")[0][0]
-    sql(case, "UPDATE transactions SET amount = 20 WHERE id = ?", [mid])
+    sql(case, "UPDATE movement_rows SET amount = 20 WHERE id = ?", [mid])  # what `transactions` shows
     code, lines = verify_lines(case)
     assert code == 1
     assert "movements evidence changed: differ from the movements the sightings and the roster give" in lines
@@ -247,13 +247,13 @@ def test_a_deleted_finding_is_named(case):
 
 
 def test_an_inserted_movement_is_named(case):
-    sql(case, """INSERT INTO transactions SELECT * REPLACE (id + 1000 AS id, amount + 1 AS amount, line + 1000 AS line)
-                 FROM transactions WHERE id = (SELECT min(id) FROM transactions)""")
+    sql(case, """INSERT INTO movement_rows SELECT * REPLACE (id + 1000 AS id, amount + 1 AS amount, line + 1000 AS line)
+                 FROM movement_rows WHERE id = (SELECT min(id) FROM movement_rows)""")
     new_id = query(case, "SELECT max(id) FROM transactions")[0][0]
     code, lines = verify_lines(case)
     assert code == 1 and f"  movement {new_id} inserted" in lines
     assert "findings evidence changed" not in "\n".join(lines)  # no finding changed
-    sql(case, "DELETE FROM transactions WHERE id = ?", [new_id])
+    sql(case, "DELETE FROM movement_rows WHERE id = ?", [new_id])
     assert verify_lines(case)[0] == 0
     # a sighting of a source that was never ingested is named too
     sql(case, "INSERT INTO sightings SELECT * REPLACE (sighting_id + 2000 AS sighting_id, 99 AS source_id) FROM sightings LIMIT 1")

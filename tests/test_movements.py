@@ -445,3 +445,17 @@ def test_an_account_takes_its_person_from_a_real_name_shown_in_another_file_what
     before = _derived(case)
     _derive_all(case)
     assert _derived(case) == before
+
+
+def test_transactions_keeps_its_columns_and_shows_the_first_sightings_raw_cells(exports, tmp_path):
+    case = tmp_path / "case"
+    _load(case, ["tenpay", "bill_csv"], exports)
+    columns = [r[0] for r in query(case, "SELECT column_name FROM information_schema.columns WHERE table_name = 'transactions' ORDER BY ordinal_position")]
+    assert columns == ["id", "txn_id", "match_id", "packet_id", "ts", "payer", "payee", "payer_name", "payee_name", "amount", "kind",
+                       "status", "channel", "memo", "raw_type", "raw_status", "refund_ref", "refund_of", "seen_by_payer",
+                       "seen_by_payee", "source_id", "line", "raw", "payer_person", "payee_person"]
+    rows = query(case, """SELECT t.raw, s.raw, t.source_id = s.source_id AND t.line = s.line
+                          FROM transactions t JOIN sightings s ON s.sighting_id = t.id""")
+    assert len(rows) == len(EXPECTED) and all(a == b and a and same for a, b, same in rows)
+    # the raw cells are stored once, in the sightings: the derived table has none
+    assert "raw" not in [r[0] for r in query(case, "SELECT column_name FROM information_schema.columns WHERE table_name = 'movement_rows'")]

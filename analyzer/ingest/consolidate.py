@@ -229,7 +229,7 @@ def _sightings(con, scoped: bool = False) -> None:
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE c_s AS
-        SELECT s.sighting_id AS sid, s.source_id, src.format AS fmt, hash(src.sha256, s.line) AS ckey,
+        SELECT s.sighting_id AS sid, s.source_id, s.line, src.format AS fmt, hash(src.sha256, s.line) AS ckey,
                s.txn_id, s.match_id, s.packet_id, s.ts, s.amount, s.direction, s.kind, s.status, s.channel,
                s.payer, s.payee, s.payer_name, s.payee_name, s.refund_ref, s.memo, s.raw_type, s.raw_status,
                s.kind = 'group_red_packet' AND s.payee IS NULL AND s.direction IN ('out', 'both') AS is_total
@@ -529,7 +529,7 @@ def _packets(con) -> None:
 
 
 def _write(con, scoped: bool = False) -> None:
-    """Rebuild sighting_movements and transactions from the nodes."""
+    """Rebuild sighting_movements and movement_rows (the `transactions` view) from the nodes."""
     # A total whose shares account for all of it is a sighting of the packet's first share.
     con.execute(
         """
@@ -600,9 +600,9 @@ def _write(con, scoped: bool = False) -> None:
         """
     )
     if scoped:
-        con.execute("DELETE FROM transactions WHERE id IN (SELECT movement_id FROM c_old)")
+        con.execute("DELETE FROM movement_rows WHERE id IN (SELECT movement_id FROM c_old)")
     else:
-        con.execute("DELETE FROM transactions")
+        con.execute("DELETE FROM movement_rows")
     packet = """
         LEFT JOIN c_pk pk ON pk.node = m.node
         LEFT JOIN c_total t ON t.node = m.node
@@ -611,16 +611,16 @@ def _write(con, scoped: bool = False) -> None:
     con.execute("SET preserve_insertion_order = false")
     con.execute(
         f"""
-        INSERT INTO transactions
-        SELECT s.sighting_id, s.txn_id, s.match_id, pk.pk, s.ts, s.payer, s.payee, s.payer_name, s.payee_name,
+        INSERT INTO movement_rows
+        SELECT s.sid, s.txn_id, s.match_id, pk.pk, s.ts, s.payer, s.payee, s.payer_name, s.payee_name,
                CASE WHEN t.rest > 0 THEN t.rest ELSE s.amount END,
                CASE WHEN pk.pk IS NOT NULL THEN 'group_red_packet' ELSE s.kind END,
                s.status, s.channel, s.memo, s.raw_type, s.raw_status, s.refund_ref, NULL,
                s.direction IN ('out', 'neutral', 'both'), s.direction IN ('in', 'both'),
-               s.source_id, s.line, s.raw, k.payer_person, k.payee_person
+               s.source_id, s.line, k.payer_person, k.payee_person
         FROM sighting_movements l
         JOIN c_mv m ON m.sid = l.sighting_id
-        JOIN sightings s ON s.sighting_id = l.sighting_id
+        JOIN c_s s ON s.sid = l.sighting_id
         JOIN c_keys k ON k.sid = l.sighting_id
         {packet}
         WHERE l.matched_on = 'first' AND l.movement_id NOT IN (SELECT movement_id FROM c_multi)
@@ -628,18 +628,18 @@ def _write(con, scoped: bool = False) -> None:
     )
     con.execute(
         f"""
-        INSERT INTO transactions
+        INSERT INTO movement_rows
         SELECT m.movement_id, p.txn_id, x_match_id.match_id, pk.pk, p.ts, x_payer.payer, x_payee.payee,
                x_payer_name.payer_name, x_payee_name.payee_name,
                CASE WHEN t.rest > 0 THEN t.rest ELSE p.amount END,
                CASE WHEN pk.pk IS NOT NULL THEN 'group_red_packet' ELSE p.kind END,
                st.status, p.channel, x_memo.memo, p.raw_type, p.raw_status, x_refund_ref.refund_ref, NULL,
-               m.seen_by_payer, m.seen_by_payee, f.source_id, f.line, f.raw, m.payer_person, m.payee_person
+               m.seen_by_payer, m.seen_by_payee, f.source_id, f.line, m.payer_person, m.payee_person
         FROM c_over m
         JOIN c_s p ON p.sid = m.primary_sid
         JOIN c_s st ON st.sid = m.status_sid
         {' '.join(f"LEFT JOIN c_s x_{c} ON x_{c}.sid = m.{c}_sid" for c in fallbacks)}
-        JOIN sightings f ON f.sighting_id = m.movement_id
+        JOIN c_s f ON f.sid = m.movement_id
         {packet}
         """
     )
@@ -676,9 +676,9 @@ def _refunds(con, scoped: bool = False) -> None:
         ),
         named AS (
             SELECT r.id AS rid, o.id, o.ts, o.payee, o.txn_id, o.amount, count(*) OVER (PARTITION BY r.id) AS candidates
-            FROM transactions r
+            FROM movement_rows r
             JOIN (SELECT DISTINCT movement_id, ref FROM ids WHERE ref IS NOT NULL) i ON i.ref = r.refund_ref
-            JOIN transactions o ON o.id = i.movement_id AND o.kind <> 'refund'
+            JOIN movement_rows o ON o.id = i.movement_id AND o.kind <> 'refund'
             WHERE r.kind = 'refund' {mine.replace('AND id', 'AND r.id')}
         )
         -- a group packet's refund gives back its unclaimed rest (the movement without a payee)
@@ -689,10 +689,10 @@ def _refunds(con, scoped: bool = False) -> None:
     con.execute(
         f"""
         INSERT INTO c_refund
-        WITH r AS (SELECT * FROM transactions WHERE kind = 'refund' AND id NOT IN (SELECT rid FROM c_refund) {mine}),
+        WITH r AS (SELECT * FROM movement_rows WHERE kind = 'refund' AND id NOT IN (SELECT rid FROM c_refund) {mine}),
         cand AS (
             SELECT r.id AS rid, o.id, o.ts, o.txn_id, o.payee, o.amount, count(*) OVER (PARTITION BY r.id) AS candidates
-            FROM r JOIN transactions o
+            FROM r JOIN movement_rows o
               ON coalesce(o.payer_person, o.payer) = coalesce(r.payee_person, r.payee) AND o.kind <> 'refund'
              AND o.amount >= r.amount AND o.ts <= r.ts AND o.ts >= r.ts - INTERVAL {REFUND_DAYS} DAY
             WHERE o.payee IS NULL OR r.payer IS NULL OR coalesce(o.payee_person, o.payee) = coalesce(r.payer_person, r.payer)
@@ -702,7 +702,7 @@ def _refunds(con, scoped: bool = False) -> None:
         QUALIFY row_number() OVER (PARTITION BY rid ORDER BY ts DESC, txn_id, payee, amount) = 1
         """
     )
-    con.execute("UPDATE transactions t SET refund_of = c.id FROM c_refund c WHERE t.id = c.rid")
+    con.execute("UPDATE movement_rows t SET refund_of = c.id FROM c_refund c WHERE t.id = c.rid")
     con.execute(
         """
         INSERT INTO match_notes

@@ -340,7 +340,7 @@ def _pages(con, data: ReportData) -> None:
                   t.amount, t.kind, t.status, t.channel, t.memo, t.source_id, s.name, t.line,
                   count(*) OVER (PARTITION BY f.id) AS n, row_number() OVER (PARTITION BY f.id ORDER BY t.ts, t.id) AS rn
            FROM findings f, unnest(f.evidence) AS e(tid)
-           JOIN transactions t ON t.id = e.tid JOIN sources s ON s.source_id = t.source_id
+           JOIN movement_rows t ON t.id = e.tid JOIN sources s ON s.source_id = t.source_id
            WHERE list_contains($ids, f.id)
            QUALIFY rn <= $cap ORDER BY f.id, rn""", {"ids": ids, "cap": MAX_EVIDENCE_ROWS}):
         evidence[row[0]].append(Evidence(*row[1:13]))
@@ -441,7 +441,7 @@ def _identities(con, data: ReportData) -> None:
            UNION ALL SELECT v, 'account', v, 5 FROM report_values JOIN accounts ON account = v
            UNION ALL SELECT v, 'account', v, 6 FROM report_values JOIN person_accounts ON alias = v
            UNION ALL SELECT v, 'unit', v, 7 FROM report_values JOIN (SELECT DISTINCT org_unit FROM persons) ON org_unit = v
-           UNION ALL SELECT v, 'txn', v, 8 FROM report_values JOIN transactions ON txn_id = v GROUP BY v
+           UNION ALL SELECT v, 'txn', v, 8 FROM report_values JOIN movement_rows ON txn_id = v GROUP BY v
            UNION ALL SELECT v, 'file', v, 9 FROM report_values JOIN sources ON name = v GROUP BY v
            ORDER BY 1, 4""").fetchall()
     for value, kind, key, _ in found:
@@ -458,7 +458,7 @@ def _secrets(con, data: ReportData) -> None:
         """SELECT person_id FROM persons UNION SELECT name FROM persons UNION SELECT org_unit FROM persons
            UNION SELECT alias FROM person_accounts UNION SELECT person_id FROM person_accounts
            UNION SELECT unnest([t.payer, t.payee, t.payer_name, t.payee_name, t.txn_id, s.name])
-           FROM findings f, unnest(f.evidence) AS e(tid) JOIN transactions t ON t.id = e.tid
+           FROM findings f, unnest(f.evidence) AS e(tid) JOIN movement_rows t ON t.id = e.tid
            JOIN sources s ON s.source_id = t.source_id WHERE list_contains($ids, f.id)
            UNION SELECT unnest(list_prepend(subject, counterparties)) FROM findings WHERE list_contains($ids, id)""",
         {"ids": ids}).fetchall()
