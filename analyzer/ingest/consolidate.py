@@ -59,7 +59,7 @@ _STATUS_RANK = """CASE status WHEN 'refunded' THEN 0 WHEN 'returned' THEN 1 WHEN
                   WHEN 'closed' THEN 3 WHEN 'failed' THEN 4 ELSE 9 END"""
 
 _TEMP = ("c_s", "c_same", "c_pairs", "c_lab", "c_node", "c_nodes", "c_cand", "c_merge", "c_keys",
-         "c_person", "c_pk", "c_mv", "c_multi", "c_over", "c_changed", "c_total", "c_refund", "c_links", "c_old", "c_scope")
+         "c_person", "c_pk", "c_mv", "c_multi", "c_over", "c_fill", "c_changed", "c_total", "c_refund", "c_links", "c_old", "c_scope")
 
 
 # New files whose neighbourhood is more than this share of the case are derived with
@@ -583,7 +583,7 @@ def _write(con, scoped: bool = False) -> None:
     fallbacks = ("match_id", "payer", "payee", "payer_name", "payee_name", "memo", "refund_ref")
     # Which sighting gives each field, as sighting ids: fixed-size aggregate states,
     # which DuckDB can spill (arg_min over the texts themselves ran out of memory at 1M
-    # movements under the 512 MB limit). The fields are fetched by joins afterwards.
+    # movements under the 512 MB limit).
     picks = ", ".join(f"arg_min(s.sid, {pref}) FILTER (WHERE s.{c} IS NOT NULL) AS {c}_sid" for c in fallbacks)
     con.execute(
         f"""
@@ -592,11 +592,25 @@ def _write(con, scoped: bool = False) -> None:
                arg_min(s.sid, {status_pref}) AS status_sid,
                bool_or(s.direction IN ('out', 'neutral', 'both')) AS seen_by_payer,
                bool_or(s.direction IN ('in', 'both')) AS seen_by_payee,
-               min(k.payer_person) AS payer_person, min(k.payee_person) AS payee_person
+               min(k.payer_person) AS payer_person, min(k.payee_person) AS payee_person,
+               min(s.source_id) FILTER (WHERE s.sid = l.movement_id) AS source_id,
+               min(s.line) FILTER (WHERE s.sid = l.movement_id) AS line
         FROM c_multi m JOIN sighting_movements l ON l.movement_id = m.movement_id
         JOIN c_s s ON s.sid = l.sighting_id JOIN c_keys k ON k.sid = l.sighting_id JOIN c_mv n ON n.sid = l.sighting_id
         WHERE l.matched_on <> 'group packet total'
         GROUP BY l.movement_id
+        """
+    )
+    # The primary sighting gives every field it has; the few movements where another
+    # sighting fills one it lacks, or says what finally happened (the status), are
+    # looked up apart, so that the big join is one.
+    others = [f"{c}_sid" for c in fallbacks] + ["status_sid"]
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE c_fill AS
+        SELECT o.movement_id, {', '.join(f"x_{c}.{c}" for c in fallbacks)}, x_status.status
+        FROM (SELECT * FROM c_over WHERE {' OR '.join(f"{c} <> primary_sid" for c in others)}) o
+        {' '.join(f"LEFT JOIN c_s x_{c} ON x_{c}.sid = o.{c}_sid" for c in (*fallbacks, "status"))}
         """
     )
     if scoped:
@@ -629,17 +643,16 @@ def _write(con, scoped: bool = False) -> None:
     con.execute(
         f"""
         INSERT INTO movement_rows
-        SELECT m.movement_id, p.txn_id, x_match_id.match_id, pk.pk, p.ts, x_payer.payer, x_payee.payee,
-               x_payer_name.payer_name, x_payee_name.payee_name,
+        SELECT m.movement_id, p.txn_id, coalesce(p.match_id, x.match_id), pk.pk, p.ts, coalesce(p.payer, x.payer),
+               coalesce(p.payee, x.payee), coalesce(p.payer_name, x.payer_name), coalesce(p.payee_name, x.payee_name),
                CASE WHEN t.rest > 0 THEN t.rest ELSE p.amount END,
                CASE WHEN pk.pk IS NOT NULL THEN 'group_red_packet' ELSE p.kind END,
-               st.status, p.channel, x_memo.memo, p.raw_type, p.raw_status, x_refund_ref.refund_ref, NULL,
-               m.seen_by_payer, m.seen_by_payee, f.source_id, f.line, m.payer_person, m.payee_person
+               CASE WHEN m.status_sid = m.primary_sid THEN p.status ELSE x.status END, p.channel,
+               coalesce(p.memo, x.memo), p.raw_type, p.raw_status, coalesce(p.refund_ref, x.refund_ref), NULL,
+               m.seen_by_payer, m.seen_by_payee, m.source_id, m.line, m.payer_person, m.payee_person
         FROM c_over m
         JOIN c_s p ON p.sid = m.primary_sid
-        JOIN c_s st ON st.sid = m.status_sid
-        {' '.join(f"LEFT JOIN c_s x_{c} ON x_{c}.sid = m.{c}_sid" for c in fallbacks)}
-        JOIN c_s f ON f.sid = m.movement_id
+        LEFT JOIN c_fill x ON x.movement_id = m.movement_id
         {packet}
         """
     )
