@@ -220,6 +220,22 @@ def display_path(path: Path | str | bytes) -> str:
     return str(Path(*parts))
 
 
+# Lines of files staged together (a batch) are numbered file_no × FILE_SPAN + line.
+FILE_SPAN = 10**9
+
+
+@dataclass
+class StagedFile:
+    """One file of a batch staged together: what was read, or why it could not be."""
+
+    path: Path
+    file_no: int
+    sha256: str = ""
+    size: int = 0
+    parsed: Parsed | None = None
+    error: str | None = None
+
+
 FRAME_ROWS = "parsed_rows"  # stage_frame's relations
 FRAME_REJECTS = "parsed_rejects"
 

@@ -61,9 +61,11 @@ import pyarrow.compute as pc
 
 from analyzer.errors import FormatError
 from analyzer.formats.base import (
+    FILE_SPAN,
     MOVEMENT_COLUMNS,
     Parsed,
     Reject,
+    StagedFile,
     decode_bytes,
     display_path,
     empty_rows,
@@ -230,7 +232,6 @@ _MARKED = "tenpay_marked"
 _BATCH = "tenpay_batch"
 # Lines of files staged together (stage_many) are numbered file_no × FILE_SPAN + line; a
 # file staged alone is file 0.
-FILE_SPAN = 10**9
 
 _UTF8_BOM = b"\xef\xbb\xbf"
 # UTF-8 bytes of the characters _clean removes or replaces: a piece without any of them
@@ -757,18 +758,6 @@ def _owner(con, path: Path) -> tuple[str | None, str | None]:
 # per file); larger ones stream through `stage` alone.
 SMALL_FILE_BYTES = 32 << 20
 BATCH_BYTES = 8 << 20
-
-
-@dataclass
-class StagedFile:
-    """One file of a `stage_many` batch: what was read, or why it could not be."""
-
-    path: Path
-    file_no: int
-    sha256: str = ""
-    size: int = 0
-    parsed: Parsed | None = None
-    error: str | None = None
 
 
 def _read_small(path: Path, name: str) -> tuple[bytes, str, str, int]:

@@ -29,7 +29,19 @@ from analyzer.files import file_digest
 from analyzer.ingest.consolidate import derive_movements, is_stale
 from analyzer.ingest.detect import FORMAT_MODULES, LAYOUTS_TRIED, detect, format_module, read_head, small_tenpay
 from analyzer.ingest.parse import STAGED_MEMORY_LIMIT, Digest, cap_memory, restore_memory, setting_bytes, stage_file
-from analyzer.ingest.stage import FileResult, load_file, load_tenpay_batch, resolve_accounts
+from analyzer.formats.base import StagedFile
+from analyzer.ingest.stage import (
+    BATCH_REJECTS,
+    BATCH_ROWS,
+    FileResult,
+    add_to_batch,
+    end_batch,
+    load_batch,
+    load_file,
+    load_tenpay_batch,
+    resolve_accounts,
+    start_batch,
+)
 from analyzer.ingest.walk import collect_files, display_name
 from analyzer.pause import pause_point
 
@@ -38,9 +50,13 @@ __all__ = [
     "file_digest", "format_module", "ingest_file", "ingest_paths", "resolve_accounts", "setting_bytes",
 ]
 
-# Files loaded in one transaction when small Tenpay files come many at a time: enough
-# to spread a transaction's fixed cost, few enough that a stopped ingest loses little.
+# Files loaded in one transaction when small files come many at a time: enough to
+# spread a transaction's fixed cost and its statements over the case, few enough that a
+# stopped ingest loses little. A batch of bills also stops at BATCH_ROWS_MAX rows.
 BATCH_FILES = 500
+BATCH_ROWS_MAX = 1_000_000
+# Files up to this size are staged into a batch; bigger ones load alone, streamed.
+SMALL_FILE_BYTES = 32 << 20
 
 
 def ingest_paths(
@@ -74,30 +90,64 @@ def ingest_paths(
 
     if is_stale(con):  # an earlier ingest stopped between loading files and deriving movements
         derive_movements(con)
-    batch: list[tuple[Path, str]] = []
+    # Small Tenpay files (a production is thousands, one per account) are staged many at
+    # a time by the Tenpay module itself; other small files one by one by their layout's
+    # module into a shared batch; either batch is then loaded in one transaction, each
+    # file still whole or not at all. A big file loads alone, streamed.
+    tenpay_batch: list[tuple[Path, str]] = []
+    batch: list[StagedFile] = []
+    batch_names: list[str] = []
+    batch_rows = 0
+
+    def flush_tenpay(done: int) -> None:
+        if tenpay_batch:
+            def progress(what: str) -> None:
+                tell(done, f"{len(tenpay_batch)} Tenpay files · {what}")
+
+            results.extend(load_tenpay_batch(con, tenpay_batch, owner=owner, actor=actor, progress=progress))
+            tenpay_batch.clear()
 
     def flush(done: int) -> None:
+        nonlocal batch_rows
         if batch:
-            def progress(what: str) -> None:
-                tell(done, f"{len(batch)} Tenpay files · {what}")
-
-            results.extend(load_tenpay_batch(con, batch, owner=owner, actor=actor, progress=progress))
+            tell(done, f"{len(batch)} files · loading")
+            results.extend(load_batch(con, batch, batch_names, BATCH_ROWS, BATCH_REJECTS, actor=actor))
             batch.clear()
+            batch_names.clear()
+            batch_rows = 0
+            start_batch(con)
 
-    for i, (path, explicit) in enumerate(files):
-        name = display_name(path)
+    start_batch(con)
+    try:
+        for i, (path, explicit) in enumerate(files):
+            name = display_name(path)
 
-        def progress(what: str, i=i, name=name) -> None:
-            tell(i, f"{Path(name).name} · {what}")
+            def progress(what: str, i=i, name=name) -> None:
+                tell(i, f"{Path(name).name} · {what}")
 
-        if format in (None, "tenpay") and small_tenpay(path, format):
-            batch.append((path, name))
-            if len(batch) >= BATCH_FILES:
+            if format in (None, "tenpay") and small_tenpay(path, format):
+                tenpay_batch.append((path, name))
+                if len(tenpay_batch) >= BATCH_FILES:
+                    flush_tenpay(i)
+                continue
+            if sizes[i] > SMALL_FILE_BYTES:
+                progress("reading")
+                results.append(ingest_file(con, path, format=format, owner=owner, explicit=explicit, on_stage=progress, actor=actor))
+                continue
+            progress("reading")
+            staged = _stage_small(con, path, name, format, owner, explicit, len(batch))
+            if isinstance(staged, FileResult):
+                results.append(staged)
+                continue
+            batch.append(staged)
+            batch_names.append(name)
+            batch_rows += staged.parsed.rows_read if staged.parsed else 0
+            if len(batch) >= BATCH_FILES or batch_rows >= BATCH_ROWS_MAX:
                 flush(i)
-            continue
-        progress("reading")
-        results.append(ingest_file(con, path, format=format, owner=owner, explicit=explicit, on_stage=progress, actor=actor))
-    flush(len(files))
+        flush_tenpay(len(files))
+        flush(len(files))
+    finally:
+        end_batch(con)
     loaded = [r for r in results if r.status == "loaded"]
     if loaded:
         tell(len(files), "matching the movements")
@@ -110,6 +160,32 @@ def ingest_paths(
             if r.source_id in counts:
                 r.loaded, r.duplicate = counts[r.source_id]
     return results
+
+
+def _stage_small(con, path: Path, name: str, format: str | None, owner: str | None, explicit: bool,
+                 file_no: int) -> StagedFile | FileResult:
+    """Detect and stage a small file into the batch as file `file_no`; a FileResult
+    when it is not to be loaded (unreadable, of no known layout). A file its layout
+    refuses comes back as a StagedFile with the error, reported with the batch."""
+    try:
+        head = read_head(path)
+        sha, size = file_digest(path)
+    except OSError as exc:
+        return FileResult(path, name, "error", message=f"{name}: cannot read ({exc.strerror})")
+    fmt = format or detect(path, head)
+    if fmt is None:
+        if explicit:
+            return FileResult(path, name, "unknown", message=f"{name}: no known layout (tried {LAYOUTS_TRIED})")
+        return FileResult(path, name, "unknown", message=f"{name}: skipped, no known layout")
+    module = format_module(fmt)
+    try:
+        parsed = stage_file(con, module, path, name, fmt, owner)
+        add_to_batch(con, parsed, file_no)
+    except FormatError as exc:
+        return StagedFile(path, file_no, sha, size, error=str(exc))
+    finally:
+        module.drop_staged(con)
+    return StagedFile(path, file_no, sha, size, parsed)
 
 
 def ingest_file(

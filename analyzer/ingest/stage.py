@@ -16,7 +16,7 @@ import duckdb
 
 from analyzer import __version__
 from analyzer.audit import append, append_many, record_source_digest, record_source_digests
-from analyzer.formats.base import CHANNELS, KINDS, STATUSES, Parsed, normalize_account
+from analyzer.formats.base import CHANNELS, FILE_SPAN, KINDS, MOVEMENT_COLUMNS, STATUSES, Parsed, StagedFile, normalize_account
 from analyzer.ingest.consolidate import mark_stale
 from analyzer.ingest.walk import display_name
 from analyzer.params import literal
@@ -84,40 +84,82 @@ def load_tenpay_batch(
     con, items: list[tuple[Path, str]], *, owner: str | None, actor: str | None, progress: Callable[[str], None] = lambda _: None
 ) -> list[FileResult]:
     """Load small Tenpay files together: staged by one set of statements
-    (tenpay.stage_many) before the transaction, then inserted, checked, registered and
-    logged in one transaction for all of them. A file that cannot be read is reported
-    and does not stop the others; a file already in the case adds nothing."""
-    from analyzer.db import transaction
+    (tenpay.stage_many) before the transaction, then loaded as one batch (load_batch)."""
     from analyzer.formats import tenpay
     from analyzer.ingest.parse import cap_memory, restore_memory
 
-    span = tenpay.FILE_SPAN
     memory_before = cap_memory(con) if tenpay.CAP_MEMORY else None
     try:
         progress("reading")
         staged = tenpay.stage_many(con, [p for p, _ in items], owner=owner)
         progress("loading")
-        shas = [f.sha256 for f in staged if f.sha256]
-        known = dict(con.execute("SELECT sha256, source_id FROM sources WHERE sha256 IN (SELECT unnest(?))", [shas]).fetchall()) if shas else {}
-        results: list[FileResult] = []
-        good: list[tuple[tenpay.StagedFile, FileResult]] = []
-        first_of: dict[str, str] = {}
-        for f, (path, name) in zip(staged, items):
-            if f.error is not None:
-                results.append(FileResult(path, name, "error", format="tenpay", message=f.error))
-            elif f.sha256 in known:
-                results.append(FileResult(path, name, "already", source_id=known[f.sha256],
-                                          message=f"{name}: already ingested as source {known[f.sha256]}; nothing added"))
-            elif f.sha256 in first_of:
-                results.append(FileResult(path, name, "already", message=f"{name}: the same file as {first_of[f.sha256]}; nothing added"))
-            else:
-                first_of[f.sha256] = name
-                result = FileResult(path, name, "loaded", format=f.parsed.format, owner=f.parsed.owner, rows_read=f.parsed.rows_read)
-                results.append(result)
-                good.append((f, result))
-        if not good:
-            return results
-        lines = dict(con.execute(f"SELECT line // {span}, max(line % {span}) FROM {tenpay.STAGE} GROUP BY ALL").fetchall())
+        return load_batch(con, staged, [name for _, name in items], tenpay.ROWS, tenpay.REJECTS, actor=actor, fmt="tenpay")
+    finally:
+        tenpay.drop_staged(con)
+        restore_memory(con, memory_before)
+
+
+# A batch of small files of any layout, staged one by one (each by its layout's module)
+# into these two tables, lines numbered file_no × FILE_SPAN + line.
+BATCH_ROWS = "batch_any_rows"
+BATCH_REJECTS = "batch_any_rejects"
+
+
+def start_batch(con) -> None:
+    """Empty tables for a batch of small files of any layout (add_to_batch)."""
+    columns = ", ".join(f"{c} {'BIGINT' if c == 'line' else 'VARCHAR'}" for c in MOVEMENT_COLUMNS)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {BATCH_ROWS} ({columns})")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {BATCH_REJECTS} (line BIGINT, raw VARCHAR, reason VARCHAR)")
+
+
+def add_to_batch(con, parsed: Parsed, file_no: int) -> int:
+    """Copy a staged file's relations into the batch as file `file_no`; returns its rows."""
+    columns = ", ".join(c for c in MOVEMENT_COLUMNS if c != "line")
+    con.execute(f"INSERT INTO {BATCH_ROWS} SELECT $n * {FILE_SPAN} + line, {columns} FROM {parsed.rows_table}", {"n": file_no})
+    if parsed.rejects_table:
+        con.execute(f"INSERT INTO {BATCH_REJECTS} SELECT $n * {FILE_SPAN} + line, raw, reason FROM {parsed.rejects_table}",
+                    {"n": file_no})
+    return parsed.rows_read
+
+
+def end_batch(con) -> None:
+    con.execute(f"DROP TABLE IF EXISTS {BATCH_ROWS}")
+    con.execute(f"DROP TABLE IF EXISTS {BATCH_REJECTS}")
+
+
+def load_batch(con, staged: list[StagedFile], names: list[str], rows: str, rejects: str, *, actor: str | None,
+               fmt: str | None = None) -> list[FileResult]:
+    """Load files staged together (their rows in the relation `rows`, their rejected
+    lines in `rejects`, lines numbered file_no × FILE_SPAN + line) in one transaction:
+    inserted, checked, registered and logged by one set of statements for all of them,
+    each file still whole or not at all. A file that could not be read is reported and
+    does not stop the others; a file already in the case (or twice in the batch) adds
+    nothing."""
+    from analyzer.db import transaction
+
+    shas = [f.sha256 for f in staged if f.sha256]
+    known = dict(con.execute("SELECT sha256, source_id FROM sources WHERE sha256 IN (SELECT unnest(?))", [shas]).fetchall()) if shas else {}
+    results: list[FileResult] = []
+    good: list[tuple[StagedFile, FileResult]] = []
+    first_of: dict[str, str] = {}
+    for f, name in zip(staged, names):
+        if f.error is not None:
+            results.append(FileResult(f.path, name, "error", format=fmt, message=f.error))
+        elif f.sha256 in known:
+            results.append(FileResult(f.path, name, "already", source_id=known[f.sha256],
+                                      message=f"{name}: already ingested as source {known[f.sha256]}; nothing added"))
+        elif f.sha256 in first_of:
+            results.append(FileResult(f.path, name, "already", message=f"{name}: the same file as {first_of[f.sha256]}; nothing added"))
+        else:
+            first_of[f.sha256] = name
+            result = FileResult(f.path, name, "loaded", format=f.parsed.format, owner=f.parsed.owner, rows_read=f.parsed.rows_read)
+            results.append(result)
+            good.append((f, result))
+    if not good:
+        return results
+    span = FILE_SPAN
+    lines = dict(con.execute(f"SELECT line // {span}, max(line % {span}) FROM {rows} GROUP BY ALL").fetchall())
+    try:
         with transaction(con):
             first = con.execute("SELECT coalesce(max(source_id), 0) + 1 FROM sources").fetchall()[0][0]
             last = first + len(good) - 1
@@ -132,12 +174,12 @@ def load_tenpay_batch(
             con.execute(
                 f"""CREATE OR REPLACE TEMP VIEW batch_rows AS
                     SELECT r.* REPLACE (r.line % {span} AS line), b.k AS file_no, b.file_offset
-                    FROM {tenpay.ROWS} r JOIN batch_files b ON b.file_no = r.line // {span}"""
+                    FROM {rows} r JOIN batch_files b ON b.file_no = r.line // {span}"""
             )
             insert_rows(con, "batch_rows", first, base, many=True)
             con.execute(
                 f"""INSERT INTO rejects SELECT $first + b.k, r.line % {span}, r.raw, r.reason
-                    FROM {tenpay.REJECTS} r JOIN batch_files b ON b.file_no = r.line // {span}""",
+                    FROM {rejects} r JOIN batch_files b ON b.file_no = r.line // {span}""",
                 {"first": first},
             )
             reject_invalid(con, first, last)
@@ -151,28 +193,27 @@ def load_tenpay_batch(
                 "SELECT source_id, count(DISTINCT line) FROM rejects WHERE source_id BETWEEN ? AND ? GROUP BY ALL", [first, last]
             ).fetchall())
             now = datetime.now().replace(microsecond=0)
-            rows, entries = [], []
+            source_rows, entries = [], []
             for f, result in good:
                 result.loaded, result.first_ts, result.last_ts = stats.get(result.source_id, (0, None, None))
                 result.rejected = rejected.get(result.source_id, 0)
                 path = display_name(f.path.resolve())
                 p = f.parsed
-                rows.append((result.source_id, path, result.name.split("/")[-1], f.sha256, f.size, p.format, p.encoding, p.owner,
-                             p.owner_name, None, None, p.rows_read, result.loaded, 0, result.rejected, result.first_ts,
-                             result.last_ts, now, __version__))
+                source_rows.append((result.source_id, path, result.name.split("/")[-1], f.sha256, f.size, p.format, p.encoding,
+                                    visible(p.owner), visible(p.owner_name), visible(p.period_start), visible(p.period_end),
+                                    p.rows_read, result.loaded, 0, result.rejected, result.first_ts, result.last_ts, now,
+                                    __version__))
                 entries.append(audit_details(result, path, f.sha256, f.size))
-            con.executemany("INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            con.executemany("INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", source_rows)
             digests = record_source_digests(con, first, last)  # what `rpa verify` checks the rows against
             for entry in entries:
                 entry["digest"] = digests[entry["source_id"]]
             append_many(con, "ingest", entries, actor)
             pause_point("ingest.before_commit")
-        return results
     finally:
         con.execute("DROP VIEW IF EXISTS batch_rows")
         con.execute("DROP TABLE IF EXISTS batch_files")
-        tenpay.drop_staged(con)
-        restore_memory(con, memory_before)
+    return results
 
 
 def audit_details(result: FileResult, path: str, sha: str, size: int) -> dict:
