@@ -219,7 +219,7 @@ def get_world(worlds: Path, movements: int, fmt: str, seed: int) -> tuple[Path, 
     facts = {
         "movements": movements, "format": fmt, "seed": seed, "synth_source": source,
         "generated_seconds": gen["seconds"], "generated_peak_mib": gen["peak_mib"],
-        "generated_at": dt.datetime.now().isoformat(timespec="seconds"), "synth_output": tail(partial / "synth.log", 1),
+        "generated_at": dt.datetime.now().isoformat(timespec="seconds"), "synth_output": [line.replace(str(partial), str(folder)) for line in tail(partial / "synth.log", 1)],
         **survey(partial / "world"),
     }
     (partial / "manifest.json").write_text(json.dumps(facts, ensure_ascii=True, indent=1), encoding="utf-8")
