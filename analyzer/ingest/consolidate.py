@@ -126,8 +126,18 @@ def _consolidate(con, seed: str | None) -> None:
         con.execute("DROP TABLE IF EXISTS c_scope")
         _derive(con, scoped=False)
     finally:
+        _drop_temp(con)
+
+
+def _drop_temp(con) -> None:
+    """Drop the derivation's temporary tables; after a failed statement the
+    transaction is aborted and they go with its rollback (trying would hide the
+    error that failed it)."""
+    try:
         for table in _TEMP:
             con.execute(f"DROP TABLE IF EXISTS {table}")
+    except duckdb.TransactionException:
+        pass
 
 
 def _derive(con, *, scoped: bool) -> None:

@@ -115,10 +115,10 @@ def start_batch(con) -> None:
 def add_to_batch(con, parsed: Parsed, file_no: int) -> int:
     """Copy a staged file's relations into the batch as file `file_no`; returns its rows."""
     columns = ", ".join(c for c in MOVEMENT_COLUMNS if c != "line")
-    con.execute(f"INSERT INTO {BATCH_ROWS} SELECT $n * {FILE_SPAN} + line, {columns} FROM {parsed.rows_table}", {"n": file_no})
+    start = file_no * FILE_SPAN  # a Python int: in SQL, file_no × FILE_SPAN would overflow INT32
+    con.execute(f"INSERT INTO {BATCH_ROWS} SELECT {start} + line, {columns} FROM {parsed.rows_table}")
     if parsed.rejects_table:
-        con.execute(f"INSERT INTO {BATCH_REJECTS} SELECT $n * {FILE_SPAN} + line, raw, reason FROM {parsed.rejects_table}",
-                    {"n": file_no})
+        con.execute(f"INSERT INTO {BATCH_REJECTS} SELECT {start} + line, raw, reason FROM {parsed.rejects_table}")
     return parsed.rows_read
 
 
