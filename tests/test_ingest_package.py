@@ -121,3 +121,38 @@ def test_progress_counts_files_bytes_and_rows_of_a_production(tmp_path):
     assert first_of[1] == (folder / "m0.csv").stat().st_size
     assert seen[-1][2] == "matching the movements" and seen[-1][5] == 2 + 3 + 4
     assert query(case, "SELECT count(*) FROM sightings") == [(9,)]
+
+
+def test_a_folder_of_many_small_files_of_several_layouts_loads_in_one_batch_each_file_whole(tmp_path):
+    import shutil
+
+    from tests.helpers import query, rpa, write_canonical
+
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    for k in range(6):  # file 3 onwards: line numbers past 3 × 10⁹ in the batch
+        write_canonical(folder / f"m{k}.csv", [
+            {"txn_id": f"T{k}-{i}", "ts": f"2026-01-{k + 1:02d} 10:00:{i:02d}", "payer": f"a{k}", "payee": f"b{k}",
+             "amount": f"{i + 1}.00"} for i in range(3)])
+    fixtures = ROOT / "tests" / "fixtures" / "formats"
+    bills = [fixtures / "wechat_bill" / "deb-sig_double-entry-generator@16c48b0" / "example-wechat-records.csv",
+             fixtures / "alipay_bill" / "deb-sig_double-entry-generator@ef964f3" / "example-alipay-records.csv"]
+    for k, p in enumerate(bills):
+        shutil.copy(p, folder / f"bill{k}{p.suffix}")
+    case = tmp_path / "case"
+    assert rpa("init", case).exit_code == 0
+    result = rpa("ingest", folder, "--case", case)
+    assert result.exit_code in (0, 1), result.output
+    sources = query(case, "SELECT name, rows_read FROM sources WHERE name LIKE 'm%.csv' ORDER BY name")
+    assert sources == [(f"m{k}.csv", 3) for k in range(6)]
+    # every row at its own file's line, in its own source
+    assert query(case, """SELECT count(*) FROM sightings s JOIN sources f USING (source_id)
+                          WHERE f.name LIKE 'm%.csv' AND s.txn_id = 'T' || substr(f.name, 2, 1) || '-' || (s.line - 2)""") == [(18,)]
+    assert query(case, "SELECT count(*) FROM sources WHERE format LIKE 'wechat%' OR format LIKE 'alipay%'") == [(2,)]
+    # the batch loaded them as each file alone would: the same sightings
+    alone = tmp_path / "alone"
+    assert rpa("init", alone).exit_code == 0
+    for p in sorted(folder.iterdir()):
+        assert rpa("ingest", p, "--case", alone).exit_code in (0, 1)
+    sightings = "SELECT f.name, s.line, s.txn_id, s.ts, s.payer, s.payee, s.amount, s.kind, s.raw FROM sightings s JOIN sources f USING (source_id) ORDER BY ALL"
+    assert query(case, sightings) == query(alone, sightings)
