@@ -21,7 +21,7 @@ from types import ModuleType
 import duckdb
 
 from analyzer import __version__
-from analyzer.errors import FormatError, RpaError
+from analyzer.errors import FormatError, ParserBug, RpaError
 from analyzer.formats import canonical
 from analyzer.formats.base import (
     CHANNELS,
@@ -49,6 +49,9 @@ HEAD_BYTES = 64 * 1024
 SKIP_NAMES = {"rpa.duckdb", "rpa.duckdb.wal", "rpa.toml"}
 # In a folder walk, files with these suffixes are never exports (scripts, notes, reports).
 SKIP_SUFFIXES = {".py", ".md", ".toml", ".html", ".json", ".duckdb", ".wal", ".log", ".gitkeep", ".pdf", ".png"}
+# In a folder walk, a file of these suffixes that no layout recognises may be an export
+# rpa cannot read (a damaged file, a new layout): it is listed and the ingest exits 1.
+EXPORT_SUFFIXES = {".csv", ".xlsx", ".xls", ".txt", ".parquet"}
 
 
 @dataclass
@@ -57,7 +60,7 @@ class FileResult:
 
     path: Path
     name: str
-    status: str  # loaded | already | unknown | error
+    status: str  # loaded | already | unknown | error | bug (a sniff or parser crashed: rpa's fault, not the file's)
     format: str | None = None
     owner: str | None = None
     rows_read: int = 0
@@ -68,6 +71,14 @@ class FileResult:
     last_ts: datetime | None = None
     source_id: int | None = None
     message: str = ""
+    bug: BaseException | None = None  # the exception of a crash (status "bug")
+
+
+def looks_like_export(path: Path) -> bool:
+    """Whether a file that no layout recognised may still be an export (EXPORT_SUFFIXES).
+    The registration files a Tenpay production holds beside each TenpayTrades.txt
+    (TenpayRegInfo.txt) are not: they hold no movements."""
+    return Path(path).suffix.lower() in EXPORT_SUFFIXES and not Path(path).name.casefold().startswith("tenpayreginfo")
 
 
 def format_module(name: str) -> ModuleType:
@@ -118,13 +129,17 @@ def file_digest(path: Path) -> tuple[str, int]:
 
 
 def detect(path: Path, head: bytes) -> str | None:
-    """The name of the first layout whose sniff recognises the file, else None."""
+    """The name of the first layout whose sniff recognises the file, else None.
+
+    A sniff answers for its layout only by True or False: one that crashes is a bug in
+    rpa, raised as ParserBug (naming the layout and the file), never taken for "not this
+    layout"."""
     for name in FORMAT_MODULES:
         try:
             if format_module(name).sniff(path, head):
                 return name
-        except Exception:  # a sniff must never stop detection of the other layouts
-            continue
+        except Exception as exc:
+            raise ParserBug(name, "sniff", display_name(path), exc) from exc
     return None
 
 
@@ -153,7 +168,12 @@ def ingest_paths(
                 if on_file:
                     on_file(done, len(files), f"{len(batch)} Tenpay files · {what}")
 
-            results.extend(_ingest_tenpay_batch(con, batch, owner=owner, actor=actor, progress=progress))
+            try:
+                results.extend(_ingest_tenpay_batch(con, batch, owner=owner, actor=actor, progress=progress))
+            except Exception:  # noqa: BLE001
+                # A crash while loading the batch (rolled back whole): each file alone,
+                # so that only the file at fault is reported, as a bug.
+                results.extend(ingest_file(con, p, format="tenpay", owner=owner, explicit=False, actor=actor) for p, _ in batch)
             batch.clear()
 
     for i, (path, explicit) in enumerate(files):
@@ -208,7 +228,10 @@ def _batchable(path: Path, format: str | None) -> bool:
         return False
     if format == "tenpay":
         return True
-    return detect(path, head) == "tenpay"
+    try:
+        return detect(path, head) == "tenpay"
+    except ParserBug:
+        return False  # loaded alone, where the crash is reported
 
 
 def _ingest_tenpay_batch(
@@ -362,7 +385,10 @@ def ingest_file(
         return FileResult(path, name, "error", message=f"{name}: cannot read ({exc.strerror})")
 
     # Detected first: a file of no known layout is not read further.
-    fmt = format or detect(path, head)
+    try:
+        fmt = format or detect(path, head)
+    except ParserBug as exc:
+        return FileResult(path, name, "bug", message=str(exc), bug=exc.original)
     if fmt is None:
         if explicit:
             return FileResult(path, name, "unknown", message=f"{name}: no known layout (tried {LAYOUTS_TRIED})")
@@ -395,6 +421,8 @@ def ingest_file(
                 staged = module.stage(con, path, owner=owner)
             except FormatError as exc:
                 return FileResult(path, name, "error", format=fmt, message=str(exc))
+            except Exception as exc:  # not a refusal of the file: a crash, reported as a bug
+                return FileResult(path, name, "bug", format=fmt, message=str(ParserBug(fmt, "parser", name, exc)), bug=exc)
         con.execute("BEGIN TRANSACTION")
         try:
             result, sha, size = _load(con, path, name, head, fmt, module, owner, digest, staged, on_stage or (lambda _: None))
@@ -410,6 +438,10 @@ def ingest_file(
         except OSError as exc:  # the file went away while it was hashed
             con.execute("ROLLBACK")
             return FileResult(path, name, "error", format=fmt, message=f"{name}: cannot read ({exc.strerror})")
+        except Exception as exc:  # a crash while loading the file: rolled back, reported as a bug
+            con.execute("ROLLBACK")
+            bug = exc if isinstance(exc, ParserBug) else ParserBug(fmt, "loader", name, exc)
+            return FileResult(path, name, "bug", format=fmt, message=str(bug), bug=bug.original)
         except BaseException:
             con.execute("ROLLBACK")
             raise
@@ -494,12 +526,16 @@ def _load(con, path, name, head, fmt, module, owner, digest, staged, stage: Call
         parse_rejects = []
         encoding = parsed.encoding
     else:
+        # A parser refuses a file by FormatError only, from its own checks; anything
+        # else it raises is a crash (a bug in rpa), never passed off as a refusal.
         try:
             parsed = module.parse(path, owner=owner)
         except FormatError:
             raise
-        except (UnicodeDecodeError, ValueError, KeyError, IndexError, OSError) as exc:
-            raise FormatError(f"{name}: cannot be read as {fmt} ({type(exc).__name__}: {str(exc)[:120]})") from None
+        except OSError as exc:
+            raise FormatError(f"{name}: cannot read ({exc.strerror or exc})") from None
+        except Exception as exc:
+            raise ParserBug(fmt, "parser", name, exc) from exc
         if parsed.owner is None and fmt in ("wechat", "alipay") and len(parsed.rows):
             raise FormatError(f"{name}: the file does not name its account holder; pass --owner NAME")
         _insert_parsed(con, parsed.rows, source_id, base_id)
