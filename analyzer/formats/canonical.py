@@ -19,8 +19,8 @@ from pathlib import Path
 import duckdb
 
 from analyzer.errors import FormatError
-from analyzer.formats.base import MOVEMENT_COLUMNS, Parsed, Reject
-from analyzer.params import identifier
+from analyzer.formats.base import DAMAGED_REASON, MOVEMENT_COLUMNS, Parsed, Reject
+from analyzer.params import identifier, literal
 
 REQUIRED = ("ts", "amount", "payer", "payee")
 OPTIONAL = tuple(c for c in MOVEMENT_COLUMNS if c not in REQUIRED and c not in ("line", "raw"))
@@ -152,6 +152,7 @@ def load_into(
         except duckdb.Error as exc:
             raise FormatError(f"{path.name}: Parquet file cannot be read ({str(exc).splitlines()[0]})") from None
         read = con.execute("SELECT count(*) FROM sightings WHERE source_id = ?", [source_id]).fetchall()[0][0]
+        _reject_nul(con, source_id)
         return read, []
 
     columns = staged_names(staged.header or [])
@@ -159,6 +160,7 @@ def load_into(
     if not rejects:
         # Line 1 is the header; rowid counts from 0.
         _insert(con, STAGE, columns, "rowid + 2", {}, source_id, base_id, text_input=False, keep_order=True)
+        _reject_nul(con, source_id)
         return staged.rows_read, rejects
     # Each accepted row's line is its position plus the rejected lines before it: an
     # ASOF join against the rejected lines, set-wise.
@@ -175,7 +177,28 @@ def load_into(
     source = f"""(SELECT s.rowid + 2 + coalesce(g.skipped, 0) AS rpa_line, s.*
                   FROM {STAGE} s ASOF LEFT JOIN canonical_gaps g ON s.rowid + 1 >= g.pos)"""
     _insert(con, source, columns, "rpa_line", {}, source_id, base_id, text_input=False, keep_order=True)
+    _reject_nul(con, source_id)
     return staged.rows_read, rejects
+
+
+# The text columns of a sighting that a canonical file fills (raw is JSON, escaped).
+_TEXT = ("txn_id", "match_id", "packet_id", "payer", "payee", "payer_name", "payee_name", "direction", "kind", "status",
+         "channel", "memo", "raw_type", "raw_status", "refund_ref")
+
+
+def _reject_nul(con, source_id: int) -> None:
+    """Move the file's rows that hold a NUL character (DuckDB's reader keeps it; no
+    account or text of rpa may hold one) from `sightings` to `rejects`, as damaged
+    lines, their cells as JSON (which escapes the NUL)."""
+    nul = " OR ".join(f"contains({c}, chr(0))" for c in _TEXT)
+    found = con.execute(
+        f"""INSERT INTO rejects
+            SELECT source_id, line, to_json(struct_pack({', '.join(_TEXT[:7])}, ts, amount, memo))::VARCHAR, {literal(DAMAGED_REASON)}
+            FROM sightings WHERE source_id = ? AND ({nul})""",
+        [source_id],
+    ).fetchall()[0][0]
+    if found:
+        con.execute(f"DELETE FROM sightings WHERE source_id = ? AND ({nul})", [source_id])
 
 
 def _check_columns(path: Path, columns: list[str]) -> None:
@@ -185,7 +208,9 @@ def _check_columns(path: Path, columns: list[str]) -> None:
 
 
 def _reason(column: str | None, message: str) -> str:
-    first = (message or "").splitlines()[0]
+    first = ((message or "").splitlines() or [""])[0]
+    if first.startswith("Invalid unicode"):
+        return DAMAGED_REASON
     if first.startswith("Expected Number of Columns"):
         return first.replace("Expected Number of Columns: ", "").replace(" Found: ", " columns expected, ") + " found"
     if column == "ts":
