@@ -566,7 +566,8 @@ def _write(con, scoped: bool = False) -> None:
                    arg_min(channel, pref) AS channel,
                    arg_min(memo, pref) FILTER (WHERE memo IS NOT NULL) AS memo,
                    arg_min(raw_type, pref) AS raw_type,
-                   arg_min(raw_status, pref) AS raw_status,
+                   -- the status text of the sighting whose status was taken (not of the primary)
+                   arg_min(raw_status, {_STATUS_RANK.replace('status', 'c_primary.status')} * 1000000 + pref) AS raw_status,
                    arg_min(refund_ref, pref) FILTER (WHERE refund_ref IS NOT NULL) AS refund_ref,
                    bool_or(direction IN ('out', 'neutral', 'both')) AS seen_by_payer,
                    bool_or(direction IN ('in', 'both')) AS seen_by_payee,

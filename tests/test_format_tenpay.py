@@ -186,7 +186,7 @@ def test_unknown_direction_is_rejected_not_guessed(tmp_path, columns, encoding):
             ts.transfer_in(payer="wxid_g", payer_name="周九", fen=700, ts=TS)]
     parsed = parse_rows(tmp_path, rows, columns=columns, encoding=encoding)
     assert [(r.line, r.reason) for r in parsed.rejects] == [
-        (2, "unknown 借贷类型 value '其他' (出 or 入 expected)"), (3, "借贷类型 is empty (出 or 入 expected)")]
+        (2, "unknown 借贷类型 value '其他'"), (3, "借贷类型 is empty")]
     assert parsed.rows[["line", "payer", "direction", "amount"]].values.tolist() == [[4, "wxid_g", "in", "7.00"]]
 
 

@@ -514,7 +514,7 @@ def _record(lineno: int, headers: list[str], cells: list[str], pos: dict[str, in
         flow = g("收/支")
         direction = _direction(flow, None)
     if direction is None:
-        raise _RowError(f"unknown 收/支 value {flow!r} (收入, 支出 or {'不计收支' if not legacy else 'empty'} expected)")
+        raise _RowError(f"unknown 收/支 value {flow!r}")  # as the WeChat parser says it
     raw_status = g("交易状态")
     note = g("备注")
     kind = _kind(legacy=legacy, category=category, typ=raw_type if legacy else None, desc=desc, party=party, txn=txn)

@@ -509,8 +509,8 @@ def _batch_sql(headers: list[str], roles: dict[str, int], clean: int, controls: 
                     WHEN long_row THEN 'row has ' || nfields || ' fields, the header has {width}'
                     WHEN nfields <= {roles["amount"]} THEN 'row has only ' || nfields || ' of {width} fields, no amount'
                     -- a direction other than 出/入 is not guessed: the row is rejected
-                    WHEN drcr = '' THEN '借贷类型 is empty (出 or 入 expected)'
-                    WHEN drcr NOT IN ('出', '入') THEN 'unknown 借贷类型 value ' || {_repr_sql('drcr')} || ' (出 or 入 expected)'
+                    WHEN drcr = '' THEN '借贷类型 is empty'
+                    WHEN drcr NOT IN ('出', '入') THEN 'unknown 借贷类型 value ' || {_repr_sql('drcr')}
                     WHEN amount_raw = '' THEN 'amount is empty'
                     WHEN NOT amount_ok THEN 'amount is not an integer number of fen: ' || {_repr_sql('amount_raw')}
                END AS reason,
