@@ -57,6 +57,9 @@ STAGE = "canonical_stage"
 # again (1M rows: 1.3 s against 0.84 s).
 CAP_MEMORY = False
 READER_REJECTS = ("rpa_reject_errors", "rpa_reject_scans")
+# What DuckDB's CSV and Parquet readers raise on a file they cannot read: a refusal of
+# the file. Any other error (of the SQL rpa writes) is a bug and is not caught.
+_UNREADABLE = (duckdb.InvalidInputException, duckdb.ConversionException, duckdb.IOException)
 
 
 def stage(con: duckdb.DuckDBPyConnection, path: Path, *, owner: str | None = None) -> Parsed | None:
@@ -74,6 +77,9 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path, *, owner: str | None = Non
     if is_parquet(head):
         return None
     header = _header(head)
+    if header:
+        # A column without a name (a trailing comma) is kept by its position, as `#12`.
+        header = [c or f"#{i + 1}" for i, c in enumerate(header)]
     if not header or not all(c in header for c in REQUIRED):
         raise FormatError(f"{path.name}: canonical CSV needs the columns {', '.join(REQUIRED)}")
     _check_columns(path, header)
@@ -97,21 +103,32 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path, *, owner: str | None = Non
     con.execute("SET preserve_insertion_order = true")
     try:
         con.execute(f"CREATE TEMP TABLE {STAGE} AS SELECT * FROM {source}", {"p": str(path)})
-    except duckdb.Error as exc:
+    except _UNREADABLE as exc:
         drop_staged(con)
-        raise FormatError(f"{path.name}: canonical CSV cannot be read ({str(exc).splitlines()[0]})") from None
+        first = str(exc).splitlines()[0]
+        if "Invalid unicode" in first and "statistics" in first:
+            # DuckDB 1.5 keeps at most 10,000 bytes of a line its reader rejects, and may
+            # cut it inside a character, which it then cannot store.
+            raise FormatError(f"{path.name}: canonical CSV cannot be read: a line its reader rejects is longer than "
+                              "10,000 bytes, which the reader cuts inside a character; fix or shorten that line") from None
+        raise FormatError(f"{path.name}: canonical CSV cannot be read ({first})") from None
     finally:
         con.execute("RESET preserve_insertion_order")
     by_line: dict[int, tuple[str, list[str]]] = {}
+    # As bytes: the reader keeps a rejected line's bytes as they were (cut, for a very
+    # long line, maybe inside a character), which Python could not take as text.
     for line, raw, column, message in con.execute(
-        f"SELECT line, csv_line, column_name, error_message FROM {READER_REJECTS[0]} ORDER BY line, column_idx"
+        f"SELECT line, encode(csv_line), column_name, encode(error_message) FROM {READER_REJECTS[0]} ORDER BY line, column_idx"
     ).fetchall():
-        _, reasons = by_line.setdefault(int(line), (raw or "", []))
+        raw, message = (raw or b"").decode("utf-8", "replace"), (message or b"").decode("utf-8", "replace")
+        _, reasons = by_line.setdefault(int(line), (raw, []))
         reason = _reason(header[int(column[1:])] if column in types else column, message)
         # DuckDB reports a short row once per missing column: the first says it all.
         if reason not in reasons and not ("columns expected" in reason and any("columns expected" in r for r in reasons)):
             reasons.append(reason)
-    rejects = [Reject(line=line, raw=raw, reason="; ".join(reasons)) for line, (raw, reasons) in by_line.items()]
+    # A NUL (which no text rpa stores may hold) written as \x00, as ingest writes it.
+    rejects = [Reject(line=line, raw=raw.replace("\x00", "\\x00"), reason="; ".join(reasons).replace("\x00", "\\x00"))
+               for line, (raw, reasons) in by_line.items()]
     rows = con.execute(f"SELECT count(*) FROM {STAGE}").fetchall()[0][0]
     return Parsed(
         format="canonical_csv", owner=owner, rows=None, rejects=rejects, rows_read=rows + len(rejects),
@@ -143,6 +160,10 @@ def load_into(
         try:
             columns = [r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet($p)", {"p": str(path)}).fetchall()]
         except duckdb.Error as exc:
+            # DuckDB's Parquet reader raises its plain Error too (Thrift: "Invalid data");
+            # the statement is fixed, so only a syntax error could be rpa's own.
+            if isinstance(exc, duckdb.ParserException):
+                raise
             raise FormatError(f"{path.name}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
         _check_columns(path, columns)
         source = "read_parquet($p, file_row_number = true)"
@@ -150,6 +171,8 @@ def load_into(
             _insert(con, source, {c: identifier(c) for c in columns}, "file_row_number + 1", {"p": str(path)}, source_id, base_id,
                     text_input=True, keep_order=False)  # fmt: skip
         except duckdb.Error as exc:
+            if isinstance(exc, duckdb.ParserException):
+                raise
             raise FormatError(f"{path.name}: Parquet file cannot be read ({str(exc).splitlines()[0]})") from None
         read = con.execute("SELECT count(*) FROM sightings WHERE source_id = ?", [source_id]).fetchall()[0][0]
         _reject_nul(con, source_id)
@@ -236,7 +259,7 @@ def _insert(
 
     extras = [c for c in columns if c not in KNOWN]
     raw = (
-        "to_json(struct_pack(" + ", ".join(f"{identifier(c)} := {columns[c]}" for c in extras) + "))::VARCHAR"
+        "to_json(struct_pack(" + ", ".join(f"{identifier(c or f'#{i + 1}')} := {columns[c]}" for i, c in enumerate(columns) if c in extras) + "))::VARCHAR"
         if extras
         else "NULL"
     )
@@ -266,4 +289,7 @@ def _insert(
     try:
         con.execute(f"INSERT INTO sightings SELECT {select} FROM {source}", {**params, "base": base_id, "source": source_id})
     finally:
-        con.execute("RESET preserve_insertion_order")
+        try:
+            con.execute("RESET preserve_insertion_order")
+        except duckdb.TransactionException:
+            pass  # the insert failed and aborted the transaction: its own error is the one raised

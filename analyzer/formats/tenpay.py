@@ -104,6 +104,10 @@ _INVISIBLE_RE = "[\ufeff\u200b\u200c\u200d\u2060]"
 # A row may carry up to this many fields beyond the header if they are empty
 # (trailing TABs); rows longer than that are rejected without looking.
 _EXTRA_SLACK = 8
+# A header wider than this is not a TenpayTrades header (the known ones have 26 and 27
+# columns): the SQL that reads a row grows with the header, and a file whose line ends
+# were lost would give a "header" of thousands of cells.
+MAX_COLUMNS = 100
 _ESSENTIAL = {
     "uid": "用户ID",
     "txn": "交易单号",
@@ -167,6 +171,17 @@ def _map_columns(headers: list[str]) -> dict[str, int]:
             if pred(k):  # type: ignore[operator]
                 roles.setdefault(role, i)
                 break
+    return roles
+
+
+def _checked_roles(name: str, headers: list[str]) -> dict[str, int]:
+    """_map_columns of a header, or FormatError when it is not a TenpayTrades header."""
+    if len(headers) > MAX_COLUMNS:
+        raise FormatError(f"{name}: not a TenpayTrades table, its header has {len(headers)} columns (at most {MAX_COLUMNS})")
+    roles = _map_columns(headers)
+    missing = [label for role, label in _ESSENTIAL.items() if role not in roles]
+    if missing:
+        raise FormatError(f"{name}: not a TenpayTrades table, the header lacks {', '.join(missing)}")
     return roles
 
 
@@ -268,6 +283,7 @@ def _pieces(path: Path, codec: str, damaged: bool = False) -> Iterator[bytes]:
         decoder = None if codec == "utf-8" else codecs.getincrementaldecoder(codec)()
     carry = b""
     first = True
+    cr_only = False
     with open(path, "rb") as fh:
         while True:
             raw = fh.read(CHUNK_BYTES)
@@ -275,7 +291,12 @@ def _pieces(path: Path, codec: str, damaged: bool = False) -> Iterator[bytes]:
             data = raw if decoder is None else decoder.decode(raw, final).encode("utf-8")
             if first and decoder is None:
                 data = data.removeprefix(_UTF8_BOM)  # utf-8-sig
+            if first:
+                # Lines that end in CR alone (an old Mac editor): no LF in the first read.
+                cr_only = b"\n" not in data and b"\r" in data
             first = False
+            if cr_only:
+                data = data.replace(b"\r", b"\n")
             buf = carry + data if carry else data
             if final:
                 if buf:
@@ -710,10 +731,7 @@ def _stage_as(con, path: Path, name: str, owner: str | None, codec: str, damaged
     for lines, variant in _prefetch(_batches(path, codec, damaged)):
         if not created and next_line == 1:  # the first piece: line 1 is the header
             headers = _header_line(lines[0].as_py() if len(lines) else "")
-            roles = _map_columns(headers)
-            missing = [label_ for role, label_ in _ESSENTIAL.items() if role not in roles]
-            if missing:
-                raise FormatError(f"{name}: not a TenpayTrades table, the header lacks {', '.join(missing)}")
+            roles = _checked_roles(name, headers)
         numbers = pa.array(np.arange(next_line, next_line + len(lines), dtype=np.int64))
         next_line += len(lines)
         if variant not in statements:
@@ -809,6 +827,8 @@ def _read_small(path: Path, name: str) -> tuple[bytes, str, str, int, tuple[bool
     nul = b"\x00" in text
     if nul:
         text = text.replace(b"\x00", b"\\x00")
+    if b"\n" not in text:  # lines that end in CR alone (as _pieces reads them)
+        text = text.replace(b"\r", b"\n")
     return text.replace(b"\r\n", b"\n"), label, sha, size, (damaged, nul)
 
 
@@ -840,10 +860,7 @@ def stage_many(con: duckdb.DuckDBPyConnection, paths: list[Path], *, owner: str 
             if text.endswith(b"\n"):
                 lines = lines.slice(0, len(lines) - 1)
             headers = _header_line(lines[0].as_py() if len(lines) else "")
-            roles = _map_columns(headers)
-            missing = [label_ for role, label_ in _ESSENTIAL.items() if role not in roles]
-            if missing:
-                raise FormatError(f"{name}: not a TenpayTrades table, the header lacks {', '.join(missing)}")
+            roles = _checked_roles(name, headers)
         except FormatError as e:
             f.error = str(e)
             continue

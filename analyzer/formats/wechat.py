@@ -642,7 +642,7 @@ def _amount_text(value: object) -> str | None:
         try:
             # repr() is the shortest text that round-trips: 28.16 → '28.16', never 28.1599…
             return str(Decimal(repr(value)).quantize(_CENT, rounding=ROUND_HALF_UP))
-        except InvalidOperation:  # nan / inf
+        except InvalidOperation:  # nan / inf, or beyond the Decimal context's precision
             return repr(value)
     text = clean_cell(value)
     if text is None:
@@ -651,7 +651,10 @@ def _amount_text(value: object) -> str | None:
     plain = "".join(plain.split()).replace(",", "").lstrip("¥").removesuffix("元")
     if not _AMOUNT_RE.match(plain):
         return text
-    return str(Decimal(plain).quantize(_CENT))
+    try:
+        return str(Decimal(plain).quantize(_CENT))
+    except InvalidOperation:  # more digits than a Decimal context holds: ingest rejects the text
+        return text
 
 
 def _ts_text(value: object) -> str | None:
