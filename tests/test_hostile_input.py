@@ -299,3 +299,21 @@ def test_tenpay_lines_ending_in_cr_alone_and_a_header_of_thousands_of_cells(tmp_
     path.write_bytes(("\t".join(tp.HEADER_27 * 5) + "\n").encode())
     with pytest.raises(FormatError, match="its header has 135 columns"):
         tenpay.parse(path)
+
+
+def test_xlsx_part_declaring_an_unknown_encoding_is_refused_not_a_crash(tmp_path):
+    # openpyxl raised LookupError ("unknown encoding: UTF-X") from a part's XML declaration
+    import zipfile
+
+    src = SAMPLES["wechat"][1]
+    path = tmp_path / "bill.xlsx"
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zout:
+        for name in zin.namelist():
+            data = zin.read(name)
+            if name.endswith(".rels"):
+                data = data.replace(b'encoding="UTF-8"', b'encoding="UTF-X"', 1)
+            zout.writestr(name, data)
+    from analyzer.formats import wechat
+
+    with pytest.raises(FormatError, match=r"^bill\.xlsx: unreadable XLSX workbook \(LookupError: unknown encoding: UTF-X\)$"):
+        wechat.parse(path)

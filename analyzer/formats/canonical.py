@@ -183,7 +183,8 @@ def load_into(
     if not rejects:
         # Line 1 is the header; rowid counts from 0.
         _insert(con, STAGE, columns, "rowid + 2", {}, source_id, base_id, text_input=False, keep_order=True)
-        _reject_nul(con, source_id)
+        if _has_nul(path):
+            _reject_nul(con, source_id)
         return staged.rows_read, rejects
     # Each accepted row's line is its position plus the rejected lines before it: an
     # ASOF join against the rejected lines, set-wise.
@@ -200,13 +201,24 @@ def load_into(
     source = f"""(SELECT s.rowid + 2 + coalesce(g.skipped, 0) AS rpa_line, s.*
                   FROM {STAGE} s ASOF LEFT JOIN canonical_gaps g ON s.rowid + 1 >= g.pos)"""
     _insert(con, source, columns, "rpa_line", {}, source_id, base_id, text_input=False, keep_order=True)
-    _reject_nul(con, source_id)
+    if _has_nul(path):
+        _reject_nul(con, source_id)
     return staged.rows_read, rejects
 
 
 # The text columns of a sighting that a canonical file fills (raw is JSON, escaped).
 _TEXT = ("txn_id", "match_id", "packet_id", "payer", "payee", "payer_name", "payee_name", "direction", "kind", "status",
          "channel", "memo", "raw_type", "raw_status", "refund_ref")
+
+
+def _has_nul(path: Path) -> bool:
+    """Whether a CSV file holds a NUL byte anywhere (a read at disk speed, most often
+    from the page cache DuckDB's reader just filled): only then are its rows searched."""
+    with open(path, "rb") as f:
+        while block := f.read(8 << 20):
+            if b"\x00" in block:
+                return True
+    return False
 
 
 def _reject_nul(con, source_id: int) -> None:

@@ -99,6 +99,7 @@ _SNIFF_XML_BYTES = 1 << 20
 _UNREADABLE_XLSX = (
     zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError, KeyError, ValueError, TypeError,
     IndexError, AttributeError, NotImplementedError, RuntimeError, ET.ParseError, UnicodeDecodeError,
+    LookupError,  # an XML declaration naming an encoding that does not exist
 )
 
 
@@ -115,7 +116,7 @@ def sniff(path: Path, head: bytes) -> bool:
         try:
             return _sniff_xlsx(path)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError, NotImplementedError,
-                RuntimeError, ET.ParseError):
+                RuntimeError, ET.ParseError, LookupError, UnicodeDecodeError):
             return False  # a broken, encrypted or foreign zip is not a bill we can read
     text = _decode_head(head)
     if text is None:
