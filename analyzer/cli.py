@@ -136,8 +136,10 @@ def ingest(
     The layout is detected from the content. A movement seen in several exports (the
     payer's and the payee's) is stored once; a file ingested twice adds nothing.
     Rows that do not load are kept in the case with their line and reason
-    (`rpa rejects`). Exit 0 when all loaded, 1 when rows were rejected, 2 when a file
-    could not be read.
+    (`rpa rejects`). Files in a folder that no layout recognises are listed as skipped.
+    Exit 0 when all loaded, 1 when rows were rejected or a skipped file looks like an
+    export (.csv, .xlsx, .xls, .txt, .parquet), 2 when a file could not be read (or
+    rpa crashed on it: an "rpa bug" line).
 
     Example:
 
@@ -145,7 +147,7 @@ def ingest(
 
         rpa ingest production/   # walks the folder, takes every export it recognises
     """
-    from analyzer.ingest import ingest_paths
+    from analyzer.ingest import ingest_paths, looks_like_export
 
     with open_case(case, long_write="ingest") as con:
         show = sys.stderr.isatty()
@@ -194,31 +196,46 @@ def ingest(
             out.print(f"{r.name}: {r.rejected} rows rejected (source {r.source_id})", markup=False)
         if len(with_rejects) > MANY_FILES:
             out.print(f"… and {len(with_rejects) - MANY_FILES} more files with rejected rows (`rpa status`, `rpa rejects`)")
+    # Files found in a folder that no layout recognised: always listed. One that looks
+    # like an export (.csv, .xlsx, .txt …) may be a damaged file or a layout rpa does not
+    # know: said on stderr, and the ingest exits 1.
     skipped = [r for r in notes if r.status == "unknown" and "skipped" in r.message]
+    suspect = [r for r in skipped if looks_like_export(r.path)]
+    notes = [r for r in notes if not (r.status == "unknown" and "skipped" in r.message)]
     if len(skipped) > MANY_FILES:
         names = Counter(r.name.split("/")[-1] for r in skipped)
         common = ", ".join(f"{n} ×{c}" for n, c in names.most_common(3))
         out.print(f"{len(skipped):,} files skipped, no known layout ({common} …)", markup=False)
-        notes = [r for r in notes if r not in skipped]
+        if suspect:
+            first = ", ".join(r.name for r in suspect[:SHOWN_SKIPPED])
+            more = f" and {len(suspect) - SHOWN_SKIPPED:,} more" if len(suspect) > SHOWN_SKIPPED else ""
+            err.print(f"{len(suspect):,} of them look like exports, check them or name their layout with --format: "
+                      f"{first}{more}", markup=False)
+    else:
+        for r in skipped:
+            if r in suspect:
+                err.print(f"{r.message}, though it looks like an export: check it, or name its layout with --format", markup=False)
+            else:
+                out.print(r.message, markup=False)
     for r in notes:
-        (out if r.status in ("already",) or (r.status == "unknown" and "skipped" in r.message) else err).print(
-            r.message, markup=False
-        )
+        (out if r.status == "already" else err).print(r.message, markup=False)
     loaded = sum(r.loaded for r in results)
     rejected = sum(r.rejected for r in results)
     out.print(
         f"{loaded} movements added, {sum(r.duplicate for r in results)} already known, {rejected} rows rejected"
         + (" (see `rpa rejects`)" if rejected else "")
     )
-    failed = [r for r in results if r.status == "error" or (r.status == "unknown" and "skipped" not in r.message)]
+    failed = [r for r in results if r.status in ("error", "bug") or (r.status == "unknown" and "skipped" not in r.message)]
     if failed:
         raise typer.Exit(2)
-    if rejected:
+    if rejected or suspect:
         raise typer.Exit(1)
 
 
 # Above this many files, `rpa ingest` sums them up by layout instead of a line each.
 MANY_FILES = 20
+# ... and names this many of the skipped files that look like exports.
+SHOWN_SKIPPED = 5
 
 
 @app.command()

@@ -27,3 +27,16 @@ class RosterError(RpaError):
 
 class CaseKeyError(RpaError):
     """An encrypted case opened without its key, or with a wrong one."""
+
+
+class ParserBug(RpaError):
+    """A layout's sniff or parser that crashed: an exception other than FormatError.
+
+    A bug in rpa, not a fault of the file, and never passed off as a refusal of the
+    file ("no known layout", "cannot be read"): the message names the layout, the part
+    that crashed and the file, and asks for a report. `original` is the exception."""
+
+    def __init__(self, layout: str, part: str, name: str, original: BaseException):
+        detail = " ".join(str(original).split())[:200]
+        super().__init__(f"rpa bug: the {layout} {part} crashed on {name}: {type(original).__name__}: {detail}; please report")
+        self.original = original

@@ -268,7 +268,10 @@ def test_app_2021_rows() -> None:
         payer_name="dettol滴露官方旗舰店", payee="abc@triplez.cn", refund_ref="ABC9876",
     )
     check(row_at(parsed, 6), direction="out", kind="merchant", status="closed", raw_type="日用百货")
-    check(row_at(parsed, 8), direction="neutral", kind="other", raw_type="投资理财", payer="abc@triplez.cn", payee="广发基金管理有限公司")
+    # 余额宝-…-收益发放, 其他: the money came from the fund to the holder (not the other way)
+    check(row_at(parsed, 8), direction="neutral", kind="other", raw_type="投资理财", payer="广发基金管理有限公司", payee="abc@triplez.cn")
+    # 余额宝-单次转入: from the holder into the fund
+    check(row_at(parsed, 7), direction="neutral", kind="other", payer="abc@triplez.cn", payee="e-f***@gffunds.com.cn")
     # category 收入 → other
     check(row_at(parsed, 13), direction="in", kind="other", amount="10.00", payer="111******11", payee="abc@triplez.cn")
     check(
@@ -322,7 +325,8 @@ def test_daoru_2020_rows() -> None:
     )
     # 交易分类 转账 (synthetic), 交易对方 微信红包, 商品说明 朋友转账: the item text wins → transfer
     check(row_at(parsed, 27), kind="transfer", direction="in", payer="139******88", payer_name="微信红包", amount="88.88")
-    check(row_at(parsed, 36), kind="other", direction="neutral", payee="天弘基金", amount="0.31")  # 对方账号 empty
+    # 余额宝-12月4日-收益发放 (不计收支): from the fund (对方账号 empty → 交易对方) to the holder
+    check(row_at(parsed, 36), kind="other", direction="neutral", payer="天弘基金", payee="1234567890", amount="0.31")
     check(row_at(parsed, 38), kind="refund", refund_ref="D320201205171545159381", payer="138******99", payee="1234567890")
     check(row_at(parsed, 44), amount="0.00", direction="neutral", status="closed", kind="merchant")
 

@@ -174,11 +174,20 @@ CASES = {
         {**ts.red_packet_in(payer="wxid_c", payer_name="王五", fen=500, ts=TS), "备注2": "微信红包退款"},
         dict(kind="refund", direction="in"),
     ),
-    "unknown_direction": (
-        {**ts.transfer_in(payer="wxid_e", payer_name="钱七", fen=500, ts=TS), "借贷类型": "其他"},
-        dict(direction="neutral", payer=None, payee=None, kind="transfer"),
-    ),
 }
+
+
+@pytest.mark.parametrize("columns,encoding", [(27, "utf-8"), (26, "gbk")])
+def test_unknown_direction_is_rejected_not_guessed(tmp_path, columns, encoding):
+    # 借贷类型 other than 出/入: no side is guessed, the row is rejected with its reason,
+    # as WeChat and Alipay reject a 收/支 value they do not know.
+    rows = [{**ts.transfer_in(payer="wxid_e", payer_name="钱七", fen=500, ts=TS), "借贷类型": "其他"},
+            {**ts.transfer_in(payer="wxid_f", payer_name="孙八", fen=600, ts=TS), "借贷类型": ""},
+            ts.transfer_in(payer="wxid_g", payer_name="周九", fen=700, ts=TS)]
+    parsed = parse_rows(tmp_path, rows, columns=columns, encoding=encoding)
+    assert [(r.line, r.reason) for r in parsed.rejects] == [
+        (2, "unknown 借贷类型 value '其他'"), (3, "借贷类型 is empty")]
+    assert parsed.rows[["line", "payer", "direction", "amount"]].values.tolist() == [[4, "wxid_g", "in", "7.00"]]
 
 
 @pytest.mark.parametrize("columns,encoding", [(27, "utf-8"), (26, "gbk")])
@@ -535,22 +544,23 @@ def test_group_packet_rows_far_apart_count_once(tmp_path, monkeypatch):
 
 def test_utf8_start_and_gbk_later_is_decoded_as_a_whole(tmp_path, monkeypatch):
     """A UTF-8 file with one GBK row far down: read in pieces, the first of which are
-    valid UTF-8, it is decoded as one whole file would be (neither UTF-8 nor GB18030
-    throughout: one clear error), not half and half."""
+    valid UTF-8, it is decoded as one whole file would be: UTF-8 with one damaged line,
+    which is rejected with its line number while the 50 good rows load (not half and
+    half, not the whole file refused)."""
     rows = [ts.transfer_in(payer=f"wxid_{i}", payer_name="钱七", fen=100, ts=TS, txn=f"A{i}") for i in range(50)]
     late = ts._line(ts.transfer_in(payer="wxid_z", payer_name="郑八", fen=200, ts=TS, txn="Z1"), ts.FIELDS_27)
     path = tmp_path / "TenpayTrades.txt"
     ts.write_trades(path, rows)
     path.write_bytes(path.read_bytes() + late.encode("gbk") + b"\n")
-    with pytest.raises(FormatError) as whole:
-        tenpay.parse(path)
+    whole = tenpay.parse(path)
     monkeypatch.setattr(tenpay, "CHUNK_BYTES", 2048)
-    with pytest.raises(FormatError) as pieces:
-        tenpay.parse(path)
-    assert str(pieces.value) == str(whole.value)
-    assert "not UTF-8 or GBK text" in str(whole.value)
+    pieces = tenpay.parse(path)
+    for p in (whole, pieces):
+        assert p.encoding == "utf-8 (damaged)"
+        assert [(r.line, r.reason) for r in p.rejects] == [(52, "undecodable bytes or NUL in the line")]
+        assert p.rows["line"].tolist() == list(range(2, 52)) and set(p.rows["payer_name"]) == {"钱七"}
     # and a GBK file that is plain ASCII for its first pieces reads as GBK throughout
-    ascii_rows = [["wxid_owner", f"A{i}", "", "zhang", "", "", "", TS, "100"] for i in range(50)]
+    ascii_rows = [["wxid_owner", f"A{i}", "", "zhang", "入", "", "", TS, "100"] for i in range(50)]
     gbk_row = ["wxid_owner", "Z1", "", "张三", "入", "余额支付", "转账", TS, "200", "", "", "", "", "", "wxid_z", "郑八"]
     header = "\t".join(ts.HEADER_27).encode("gbk")
     body = "\n".join("\t".join(r) for r in [*ascii_rows, gbk_row]).encode("gbk")
@@ -560,15 +570,26 @@ def test_utf8_start_and_gbk_later_is_decoded_as_a_whole(tmp_path, monkeypatch):
     assert (p.rows["payer_name"].iloc[-1], p.rows["payee_name"].iloc[-1], p.rows["line"].iloc[-1]) == ("郑八", "张三", 52)
 
 
-def test_nul_bytes_late_in_the_file_are_one_clear_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(tenpay, "CHUNK_BYTES", 1024)
+@pytest.mark.parametrize("encoding", ["utf-8", "gbk"])
+def test_nul_bytes_and_bad_bytes_late_in_the_file_reject_their_lines(tmp_path, monkeypatch, encoding):
+    # One line with NUL bytes, one with a byte that decodes in neither encoding: those two
+    # lines are rejected with their numbers and their text (NUL written \x00); the 40
+    # good rows load, in pieces as in one.
     rows = [ts.transfer_in(payer=f"wxid_{i}", payer_name="钱七", fen=100, ts=TS) for i in range(40)]
     path = tmp_path / "TenpayTrades.txt"
-    ts.write_trades(path, rows)
-    path.write_bytes(path.read_bytes() + b"wxid\x00\x00\n")
-    with pytest.raises(FormatError) as e:
-        tenpay.parse(path)
-    assert "NUL" in str(e.value) and "\n" not in str(e.value)
+    ts.write_trades(path, rows, encoding=encoding)
+    lines = path.read_bytes().split(b"\n")
+    lines[10] = lines[10].replace(b"wxid_9", b"wxid\x00\x009")
+    lines[30] = lines[30].replace(b"wxid_29", b"wxid_\xff29")
+    path.write_bytes(b"\n".join(lines))
+    for chunk in (tenpay.CHUNK_BYTES, 1024):
+        monkeypatch.setattr(tenpay, "CHUNK_BYTES", chunk)
+        p = tenpay.parse(path)
+        assert p.encoding == f"{'gbk' if encoding == 'gbk' else 'utf-8'} (damaged)"
+        assert [(r.line, r.reason) for r in p.rejects] == [(11, "undecodable bytes or NUL in the line"),
+                                                          (31, "undecodable bytes or NUL in the line")]
+        assert "wxid\\x00\\x009" in p.rejects[0].raw and "\ufffd" in p.rejects[1].raw
+        assert len(p.rows) == 38 and 11 not in set(p.rows["line"]) and 31 not in set(p.rows["line"])
 
 
 def _benchmark():

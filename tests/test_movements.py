@@ -359,7 +359,8 @@ def _production(root: Path) -> list[Path]:
                               encoding="gbk")
     broken = root / "x" / "wxid_d" / "TenpayTrades.txt"
     broken.parent.mkdir(parents=True)
-    broken.write_bytes("\t".join(tp.HEADER_27).encode() + b"\nwxid_d\x00\t1\n")
+    # detected as Tenpay (用户ID, 交易单号, 借贷类型, 交易金额), but without a 交易时间 column
+    broken.write_bytes("\t".join(h.replace("交易时间", "日期") for h in tp.HEADER_27).encode() + b"\nwxid_d\t1\n")
     twice = root / "y" / "wxid_b" / "TenpayTrades.txt"
     twice.parent.mkdir(parents=True)
     twice.write_bytes(paths[1].read_bytes())
@@ -377,7 +378,7 @@ def test_a_production_loads_many_files_at_a_time_as_each_would_alone(tmp_path):
         assert rpa("init", case).exit_code == 0
     result = rpa("ingest", tmp_path / "prod", "--case", together)
     assert result.exit_code == 2  # the file that cannot be read
-    assert "wxid_d/TenpayTrades.txt: binary data (NUL bytes), not a TenpayTrades table" in result.output
+    assert "wxid_d/TenpayTrades.txt: not a TenpayTrades table, the header lacks 交易时间" in result.output
     assert "the same file as" in result.output
     for path in files[:-2]:
         assert rpa("ingest", path, "--case", alone).exit_code in (0, 1)

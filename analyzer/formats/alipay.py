@@ -22,7 +22,21 @@ import unicodedata
 from pathlib import Path
 
 from analyzer.errors import FormatError
-from analyzer.formats.base import Parsed, Reject, clean_cell, decode_bytes, display_path, drop_frame, frame, raw_json, stage_frame
+from analyzer.formats.base import (
+    DAMAGED_REASON,
+    Parsed,
+    REPLACEMENT,
+    Reject,
+    clean_cell,
+    damaged_line,
+    decode_bytes,
+    decode_damaged,
+    display_path,
+    drop_frame,
+    frame,
+    raw_json,
+    stage_frame,
+)
 
 FORMAT_LEGACY = "alipay_legacy_web"
 FORMAT_APP_2021 = "alipay_app_2021"
@@ -100,6 +114,17 @@ _GIFT_CARD_WORDS = (
 _QR_WORDS = ("收钱码", "二维码", "扫码")
 # Legacy bills have no 交易分类: recognise investment / fund movements by their item name.
 _LEGACY_INVEST_WORDS = ("余额宝", "收益发放", "基金", "理财", "蚂蚁财富")
+
+# 收/支 values that say the bill counts the row neither as income nor as expense:
+# 不计收支 (2023+), 其他 (2021–22), empty (legacy web, where 资金状态 may tell).
+# Any other value (转入, income …) means shifted cells or a foreign file: rejected.
+_NEUTRAL_FLOWS = frozenset({"不计收支", "其他"})
+# Which way the money of such a row went, where its item text (商品说明 / 商品名称) tells:
+# words of money that came to the holder, and of money that left him (the counterparty
+# is the fund, the lender, the card). A text with words of both, or of neither, tells
+# nothing: the row keeps the holder and leaves the other side empty.
+_CAME_IN_WORDS = ("收益", "卖出", "赎回", "取出", "放款", "转出", "分红", "理赔")  # 余额宝收益发放, 借呗放款至银行卡, 备用金取出至余额 …
+_WENT_OUT_WORDS = ("买入", "申购", "转入", "攒入", "还款", "归还")  # 余额宝-单次转入, 花呗还款, 备用金归还 …
 
 # `<original>_<suffix>`: the 交易号 of a refund in the legacy export (also seen in the app export).
 _REFUND_ID = re.compile(r"^([0-9A-Za-z]+)_[0-9A-Za-z]+$")
@@ -182,22 +207,8 @@ def _decode_head(head: bytes) -> str | None:
                 return chunk.decode(codec)
             except UnicodeDecodeError:
                 continue
-    return None
-
-
-def _decode(data: bytes) -> tuple[str, str, bool]:
-    """Decode the whole file with decode_bytes. When that fails (a damaged byte, a file
-    cut inside a character) decode leniently instead, with U+FFFD for the bad bytes,
-    so that one damaged row does not lose the file; those rows become rejects.
-    Returns (text, encoding name, damaged)."""
-    try:
-        text, encoding = decode_bytes(data)
-        return text, encoding, False
-    except UnicodeDecodeError:
-        pass
-    candidates = [(data.decode(codec, errors="replace"), name) for codec, name in (("utf-8-sig", "utf-8"), ("gb18030", "gbk"))]
-    text, encoding = min(candidates, key=lambda c: c[0].count("\ufffd"))
-    return text, f"{encoding} (damaged)", True
+    # A damaged byte (an Alipay bill with one bad cell is still an Alipay bill).
+    return decode_damaged(head)[0]
 
 
 def _amount(value: str | None) -> str | None:
@@ -239,18 +250,41 @@ def _status(raw: str | None) -> str:
     return "other"
 
 
-def _direction(flow: str | None, fund_status: str | None) -> str:
-    """收/支 → out/in/neutral; legacy rows with an empty 收/支 fall back to 资金状态."""
+def _direction(flow: str | None, fund_status: str | None) -> str | None:
+    """收/支 → out/in/neutral; legacy rows with an empty 收/支 fall back to 资金状态.
+    None for a 收/支 value the layouts do not have (the row is rejected)."""
     if flow == "收入":
         return "in"
     if flow == "支出":
         return "out"
+    if flow is not None and flow not in _NEUTRAL_FLOWS:
+        return None
     if flow is None and fund_status is not None:
         if fund_status == "已收入":
             return "in"
         if fund_status == "已支出":
             return "out"
     return "neutral"
+
+
+def _holder_side(direction: str, kind: str, category: str | None, desc: str | None, typ: str | None) -> str | None:
+    """Which side of the movement the bill's holder is on: 'payee' (money came to him),
+    'payer', or None when the bill does not tell (a 不计收支 row whose item text says
+    nothing of the way the money went). Never guessed."""
+    if direction == "in" or kind == "refund":
+        return "payee"
+    if direction == "out":
+        return "payer"
+    text = desc or ""
+    if "提现" in text or "提现" in (typ or ""):
+        return "payer"  # from the holder's balance to his bank card
+    came_in = any(w in text for w in _CAME_IN_WORDS)
+    went_out = any(w in text for w in _WENT_OUT_WORDS)
+    if came_in != went_out:
+        return "payee" if came_in else "payer"
+    if not came_in and category in _MERCHANT_CATEGORIES:
+        return "payer"  # a purchase (closed, or paid some other way): the holder is the buyer
+    return None
 
 
 def _kind(*, legacy: bool, category: str | None, typ: str | None, desc: str | None, party: str | None, txn: str | None) -> str:
@@ -326,7 +360,7 @@ def parse(path: Path, *, owner: str | None = None) -> Parsed:
         raise FormatError(f"{name}: cannot read file ({exc.strerror or exc})") from None
     if not data.strip():
         raise FormatError(f"{name}: empty file, not an Alipay bill")
-    text, encoding, damaged = _decode(data)
+    text, encoding, damaged = decode_damaged(data)
 
     lines = _LINE_BREAK.split(text)
     if lines and lines[-1] == "":
@@ -380,9 +414,9 @@ def parse(path: Path, *, owner: str | None = None) -> Parsed:
             i += 1
             continue
         lineno = i + 1
-        if "\ufffd" in line or "\x00" in line:
-            # Damaged bytes (see _decode): keep the rest of the file, flag this row.
-            rejects.append(Reject(lineno, line, "undecodable bytes or NUL in the line"))
+        if damaged_line(line, damaged):
+            # Damaged bytes (see decode_damaged): keep the rest of the file, flag this row.
+            rejects.append(Reject(lineno, line, DAMAGED_REASON))
             i += 1
             continue
         cells, used = _read_record(lines, i, width)
@@ -398,7 +432,10 @@ def parse(path: Path, *, owner: str | None = None) -> Parsed:
         trimmed = [_trim(c) for c in cells]
         if not any(trimmed):
             continue  # a line of bare commas
-        records.append(_record(lineno, headers, trimmed, pos, legacy=legacy))
+        try:
+            records.append(_record(lineno, headers, trimmed, pos, legacy=legacy))
+        except _RowError as exc:
+            rejects.append(Reject(lineno, "\n".join(lines[lineno - 1 : lineno - 1 + used]), str(exc)))
 
     # ---- 导出信息 / footer: wherever it is, outside the header and data
     info = lines[:header_at] + lines[data_end:]
@@ -422,6 +459,10 @@ def parse(path: Path, *, owner: str | None = None) -> Parsed:
 
 
 # --------------------------------------------------------------------------- parse internals
+
+
+class _RowError(ValueError):
+    """A data row whose content cannot be mapped (becomes a Reject)."""
 
 
 def _read_record(lines: list[str], i: int, width: int) -> tuple[list[str] | None, int]:
@@ -470,7 +511,8 @@ def _record(lineno: int, headers: list[str], cells: list[str], pos: dict[str, in
         desc = g("商品名称")
         party = g("交易对方")
         party_account = None  # the legacy export has no 对方账号
-        direction = _direction(g("收/支"), g("资金状态"))
+        flow = g("收/支")
+        direction = _direction(flow, g("资金状态"))
     else:
         txn = g("交易订单号")
         ts = g("交易时间")
@@ -480,7 +522,10 @@ def _record(lineno: int, headers: list[str], cells: list[str], pos: dict[str, in
         desc = g("商品说明")
         party = g("交易对方")
         party_account = g("对方账号")
-        direction = _direction(g("收/支"), None)
+        flow = g("收/支")
+        direction = _direction(flow, None)
+    if direction is None:
+        raise _RowError(f"unknown 收/支 value {flow!r}")  # as the WeChat parser says it
     raw_status = g("交易状态")
     note = g("备注")
     kind = _kind(legacy=legacy, category=category, typ=raw_type if legacy else None, desc=desc, party=party, txn=txn)
@@ -513,21 +558,27 @@ def _record(lineno: int, headers: list[str], cells: list[str], pos: dict[str, in
         "raw_status": raw_status,
         "refund_ref": refund_ref,
         "raw": raw_json(headers, cells),
-        # the counterparty, popped again by _assign_parties once the owner is known
+        # the counterparty and the holder's side, popped by _assign_parties once the owner is known
         "_party": party_account or party,
         "_party_name": party,
+        "_holder": _holder_side(direction, kind, category, desc, raw_type if legacy else None),
     }
 
 
 def _assign_parties(rec: dict, owner: str | None) -> None:
-    """payer/payee from the owner's side: money to the counterparty on 'out' and
-    neutral rows, from it on 'in' rows and on refunds (money flows back to the owner)."""
+    """payer/payee from the holder's side (_holder_side): from the counterparty to the
+    holder when he is the payee ('in' rows, refunds, 余额宝收益 …), to it when he is the
+    payer. When the bill does not tell, the row stays neutral with the holder as the
+    one whose money moved and the other side empty: never a side that may be wrong."""
     party = rec.pop("_party")
     party_name = rec.pop("_party_name")
-    if rec["direction"] == "in" or rec["kind"] == "refund":
+    holder = rec.pop("_holder")
+    if holder == "payee":
         rec.update(payer=party, payer_name=party_name, payee=owner, payee_name=None)
-    else:
+    elif holder == "payer":
         rec.update(payer=owner, payer_name=None, payee=party, payee_name=party_name)
+    else:
+        rec.update(payer=owner, payer_name=None, payee=None, payee_name=None)
 
 
 def _read_info(lines: list[str]) -> tuple[str | None, str | None, str | None, str | None]:
@@ -539,7 +590,7 @@ def _read_info(lines: list[str]) -> tuple[str | None, str | None, str | None, st
             continue
         if owner is None:
             m = _OWNER_APP.match(s) or _OWNER_LEGACY.match(s)
-            if m and clean_cell(m.group(1)):
+            if m and clean_cell(m.group(1)) and REPLACEMENT not in m.group(1):  # a damaged account names nobody
                 owner = clean_cell(m.group(1))
                 continue
         if owner_name is None:

@@ -162,6 +162,54 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
     return data.decode("gb18030"), "gbk"
 
 
+# A damaged file (a byte that does not decode, a NUL) loses only its damaged lines: they
+# are rejected with this reason, the others load (see decode_damaged, damaged_line).
+DAMAGED_REASON = "undecodable bytes or NUL in the line"
+REPLACEMENT = "\ufffd"  # what an undecodable byte becomes
+
+
+def decode_damaged(data: bytes) -> tuple[str, str, bool]:
+    """Decode export bytes as decode_bytes does; when they do not decode (a damaged
+    byte, a file cut inside a character), decode them leniently instead, each
+    undecodable byte a U+FFFD, in the encoding the bytes mostly are (mostly_utf8), so
+    that the damaged lines can be rejected and the rest load. Returns (text, encoding
+    name, damaged); the name of a damaged file's encoding ends in " (damaged)".
+
+    UTF-8 is judged before GB18030 is tried: UTF-8 text with a bad byte often decodes
+    as valid (and wrong) GB18030."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16"), "utf-16", False
+        except UnicodeDecodeError:
+            return data.decode("utf-16", "replace"), "utf-16 (damaged)", True
+    try:
+        return data.decode("utf-8-sig"), "utf-8", False
+    except UnicodeDecodeError:
+        pass
+    as_utf8 = data.decode("utf-8-sig", "replace")
+    if mostly_utf8(as_utf8):
+        return as_utf8, "utf-8 (damaged)", True
+    try:
+        return data.decode("gb18030"), "gbk", False
+    except UnicodeDecodeError:
+        return data.decode("gb18030", "replace"), "gbk (damaged)", True
+
+
+def mostly_utf8(text: str) -> bool:
+    """Whether bytes decoded as UTF-8 with errors replaced (`text`) are UTF-8 with a few
+    damaged bytes rather than text in another encoding: the valid non-ASCII characters
+    outnumber the replaced bytes. GBK read as UTF-8 is mostly replacement characters."""
+    bad = text.count(REPLACEMENT)
+    non_ascii = len(text) - len(text.encode("ascii", "ignore"))
+    return non_ascii - bad > bad
+
+
+def damaged_line(text: str, damaged: bool) -> bool:
+    """A line to reject as damaged: it holds a NUL, or (in a file that did not decode
+    cleanly) an undecodable byte."""
+    return "\x00" in text or (damaged and REPLACEMENT in text)
+
+
 def clean_cell(value: object) -> str | None:
     """Trim a cell: spaces, TABs (WeChat and Alipay pad ids with a TAB), NBSP, zero-width
     characters and BOMs. Empty, "/" and "-" become None."""

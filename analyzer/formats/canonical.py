@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 
 from analyzer.errors import FormatError
-from analyzer.formats.base import MOVEMENT_COLUMNS, Parsed
+from analyzer.formats.base import DAMAGED_REASON, MOVEMENT_COLUMNS, Parsed
 from analyzer.params import identifier, literal
 
 REQUIRED = ("ts", "amount", "payer", "payee")
@@ -58,6 +58,9 @@ REJECTS = "canonical_rejects"  # (line, raw, reason): lines DuckDB's reader coul
 # stage is DuckDB's own read, and under the cap the insert from it is half as slow again.
 CAP_MEMORY = False
 READER_REJECTS = ("rpa_reject_errors", "rpa_reject_scans")
+# What DuckDB's CSV and Parquet readers raise on a file they cannot read: a refusal of
+# the file. Any other error (of the SQL rpa writes) is a bug and is not caught.
+_UNREADABLE = (duckdb.InvalidInputException, duckdb.ConversionException, duckdb.IOException)
 
 
 def stage(con: duckdb.DuckDBPyConnection, path: Path, *, owner: str | None = None) -> Parsed:
@@ -77,6 +80,9 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path, *, owner: str | None = Non
     if is_parquet(head):
         return _stage_parquet(con, path, owner)
     header = _header(head)
+    if header:
+        # A column without a name (a trailing comma) is kept by its position, as `#12`.
+        header = [c or f"#{i + 1}" for i, c in enumerate(header)]
     if not header or not all(c in header for c in REQUIRED):
         raise FormatError(f"{path.name}: canonical CSV needs the columns {', '.join(REQUIRED)}")
     _check_columns(path, header)
@@ -96,24 +102,35 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path, *, owner: str | None = Non
     con.execute("SET preserve_insertion_order = true")
     try:
         con.execute(f"CREATE TEMP TABLE {STAGE} AS SELECT * FROM {source}", {"p": str(path)})
-    except duckdb.Error as exc:
+    except _UNREADABLE as exc:
         drop_staged(con)
-        raise FormatError(f"{path.name}: canonical CSV cannot be read ({str(exc).splitlines()[0]})") from None
+        first = str(exc).splitlines()[0]
+        if "Invalid unicode" in first and "statistics" in first:
+            # DuckDB 1.5 keeps at most 10,000 bytes of a line its reader rejects, and may
+            # cut it inside a character, which it then cannot store.
+            raise FormatError(f"{path.name}: canonical CSV cannot be read: a line its reader rejects is longer than "
+                              "10,000 bytes, which the reader cuts inside a character; fix or shorten that line") from None
+        raise FormatError(f"{path.name}: canonical CSV cannot be read ({first})") from None
     finally:
         con.execute("RESET preserve_insertion_order")
     by_line: dict[int, tuple[str, list[str]]] = {}
+    # As bytes: the reader keeps a rejected line's bytes as they were (cut, for a very
+    # long line, maybe inside a character), which Python could not take as text.
     for line, raw, column, message in con.execute(
-        f"SELECT line, csv_line, column_name, error_message FROM {READER_REJECTS[0]} ORDER BY line, column_idx"
+        f"SELECT line, encode(csv_line), column_name, encode(error_message) FROM {READER_REJECTS[0]} ORDER BY line, column_idx"
     ).fetchall():
-        _, reasons = by_line.setdefault(int(line), (raw or "", []))
+        raw, message = (raw or b"").decode("utf-8", "replace"), (message or b"").decode("utf-8", "replace")
+        _, reasons = by_line.setdefault(int(line), (raw, []))
         reason = _reason(message)
         # DuckDB reports a short row once per missing column: the first says it all.
         if reason not in reasons and not ("columns expected" in reason and any("columns expected" in r for r in reasons)):
             reasons.append(reason)
     con.execute(f"CREATE TEMP TABLE {REJECTS} (line BIGINT, raw VARCHAR, reason VARCHAR)")
     if by_line:
+        # A NUL (which no text rpa stores may hold) written as \x00, as ingest writes it.
         con.executemany(f"INSERT INTO {REJECTS} VALUES (?, ?, ?)",
-                        [(line, raw.replace("\x00", "\\x00"), "; ".join(reasons)) for line, (raw, reasons) in by_line.items()])
+                        [(line, raw.replace("\x00", "\\x00"), "; ".join(reasons).replace("\x00", "\\x00"))
+                         for line, (raw, reasons) in by_line.items()])
         # Each accepted row's line is its position plus the rejected lines before it:
         # an ASOF join against the rejected lines, set-wise.
         con.execute(
@@ -131,7 +148,15 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path, *, owner: str | None = Non
         line = "rpa_line"
     else:
         rows, line = STAGE, "rowid + 2"  # line 1 is the header; rowid counts from 0
-    con.execute(f"CREATE TEMP VIEW {ROWS} AS SELECT {_columns(names, line)} FROM {rows}")
+    select = f"SELECT {_columns(names, line)} FROM {rows}"
+    if _has_nul(path):
+        # DuckDB's reader keeps a NUL in a cell; no text rpa stores may hold one: such a
+        # line is rejected as damaged, its cells as JSON (which escapes the NUL).
+        con.execute(f"CREATE OR REPLACE TEMP TABLE canonical_nul AS SELECT * FROM ({select}) WHERE {_NUL}")
+        con.execute(f"""INSERT INTO {REJECTS} SELECT line, to_json(struct_pack({', '.join(_TEXT[:7])}, ts, amount, memo))::VARCHAR,
+                        {literal(DAMAGED_REASON)} FROM canonical_nul""")
+        select = f"SELECT * FROM ({select}) WHERE NOT ({_NUL})"
+    con.execute(f"CREATE TEMP VIEW {ROWS} AS {select}")
     count = con.execute(f"SELECT count(*) FROM {STAGE}").fetchall()[0][0]
     return Parsed(
         format="canonical_csv", owner=owner, rows=None, rows_read=count + len(by_line),
@@ -152,9 +177,15 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, owner: str | None
         con.execute(f"CREATE TEMP TABLE {STAGE} AS SELECT {_columns(names, 'file_row_number + 1', cast=True)} FROM {source}")
     except duckdb.Error as exc:
         drop_staged(con)
+        # DuckDB's Parquet reader raises its plain Error too (Thrift: "Invalid data"); the
+        # statements are rpa's own, so only a syntax error is a bug of rpa's.
+        if isinstance(exc, duckdb.ParserException):
+            raise
         raise FormatError(f"{path.name}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
-    con.execute(f"CREATE TEMP VIEW {ROWS} AS SELECT * FROM {STAGE}")
     con.execute(f"CREATE TEMP TABLE {REJECTS} (line BIGINT, raw VARCHAR, reason VARCHAR)")
+    con.execute(f"""INSERT INTO {REJECTS} SELECT line, to_json(struct_pack({', '.join(_TEXT[:7])}, ts, amount, memo))::VARCHAR,
+                    {literal(DAMAGED_REASON)} FROM {STAGE} WHERE {_NUL}""")
+    con.execute(f"CREATE TEMP VIEW {ROWS} AS SELECT * FROM {STAGE} WHERE NOT ({_NUL})")
     count = con.execute(f"SELECT count(*) FROM {STAGE}").fetchall()[0][0]
     return Parsed(format="canonical_parquet", owner=owner, rows=None, rows_read=count, rows_table=ROWS, rejects_table=REJECTS)
 
@@ -167,8 +198,24 @@ def staged_names(header: list[str]) -> dict[str, str]:
 def drop_staged(con: duckdb.DuckDBPyConnection) -> None:
     """Drop the temporary relations of a staged file."""
     con.execute(f"DROP VIEW IF EXISTS {ROWS}")
-    for table in (STAGE, REJECTS, "canonical_gaps", *READER_REJECTS):
+    for table in (STAGE, REJECTS, "canonical_gaps", "canonical_nul", *READER_REJECTS):
         con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+# The text columns a canonical file fills; a NUL in any of them damages its line.
+_TEXT = ("txn_id", "match_id", "packet_id", "payer", "payee", "payer_name", "payee_name", "direction", "kind", "status",
+         "channel", "memo", "raw_type", "raw_status", "refund_ref")
+_NUL = " OR ".join(f"coalesce(contains({c}, chr(0)), false)" for c in _TEXT)
+
+
+def _has_nul(path: Path) -> bool:
+    """Whether a CSV file holds a NUL byte anywhere (a read at disk speed, most often
+    from the page cache DuckDB's reader just filled): only then are its rows searched."""
+    with open(path, "rb") as f:
+        while block := f.read(8 << 20):
+            if b"\x00" in block:
+                return True
+    return False
 
 
 def _check_columns(path: Path, columns: list[str]) -> None:
@@ -178,7 +225,9 @@ def _check_columns(path: Path, columns: list[str]) -> None:
 
 
 def _reason(message: str) -> str:
-    first = (message or "").splitlines()[0]
+    first = ((message or "").splitlines() or [""])[0]
+    if first.startswith("Invalid unicode"):
+        return DAMAGED_REASON
     if first.startswith("Expected Number of Columns"):
         return first.replace("Expected Number of Columns: ", "").replace(" Found: ", " columns expected, ") + " found"
     return first
@@ -200,7 +249,7 @@ def _columns(columns: dict[str, str], line_expr: str, *, cast: bool = False) -> 
 
     extras = [c for c in columns if c not in KNOWN]
     raw = (
-        "to_json(struct_pack(" + ", ".join(f"{identifier(c)} := {columns[c]}" for c in extras) + "))::VARCHAR"
+        "to_json(struct_pack(" + ", ".join(f"{identifier(c or f'#{i + 1}')} := {columns[c]}" for i, c in enumerate(columns) if c in extras) + "))::VARCHAR"
         if extras
         else "CAST(NULL AS VARCHAR)"
     )

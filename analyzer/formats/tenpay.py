@@ -61,14 +61,16 @@ import pyarrow.compute as pc
 
 from analyzer.errors import FormatError
 from analyzer.formats.base import (
+    DAMAGED_REASON,
     FILE_SPAN,
     MOVEMENT_COLUMNS,
     Parsed,
     Reject,
     StagedFile,
-    decode_bytes,
+    decode_damaged,
     display_path,
     empty_rows,
+    mostly_utf8,
 )
 from analyzer.params import literal
 
@@ -104,6 +106,10 @@ _INVISIBLE_RE = "[\ufeff\u200b\u200c\u200d\u2060]"
 # A row may carry up to this many fields beyond the header if they are empty
 # (trailing TABs); rows longer than that are rejected without looking.
 _EXTRA_SLACK = 8
+# A header wider than this is not a TenpayTrades header (the known ones have 26 and 27
+# columns): the SQL that reads a row grows with the header, and a file whose line ends
+# were lost would give a "header" of thousands of cells.
+MAX_COLUMNS = 100
 _ESSENTIAL = {
     "uid": "用户ID",
     "txn": "交易单号",
@@ -170,6 +176,17 @@ def _map_columns(headers: list[str]) -> dict[str, int]:
     return roles
 
 
+def _checked_roles(name: str, headers: list[str]) -> dict[str, int]:
+    """_map_columns of a header, or FormatError when it is not a TenpayTrades header."""
+    if len(headers) > MAX_COLUMNS:
+        raise FormatError(f"{name}: not a TenpayTrades table, its header has {len(headers)} columns (at most {MAX_COLUMNS})")
+    roles = _map_columns(headers)
+    missing = [label for role, label in _ESSENTIAL.items() if role not in roles]
+    if missing:
+        raise FormatError(f"{name}: not a TenpayTrades table, the header lacks {', '.join(missing)}")
+    return roles
+
+
 def _header_line(head_text: str) -> list[str]:
     line = head_text.split("\n", 1)[0].rstrip("\r")
     cells = [_clean_header(c) for c in line.split("\t")]
@@ -199,12 +216,8 @@ def sniff(path: Path, head: bytes) -> bool:
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         text = head.decode("utf-16", "ignore")
     else:
-        first = head.split(b"\n", 1)[0]
-        try:
-            text, _ = decode_bytes(first)
-        except UnicodeDecodeError:
-            # The head may cut a multi-byte character at its very end.
-            text = first.decode("gb18030", "replace")
+        # Leniently: a damaged byte in the header, or the head cut inside a character.
+        text = decode_damaged(head.split(b"\n", 1)[0])[0]
     line = text.split("\n", 1)[0]
     if "\t" not in line:
         return False
@@ -242,7 +255,12 @@ _WHITESPACE = "".join(chr(c) for c in range(0x110000) if chr(c).isspace())
 
 
 class _NotThisEncoding(Exception):
-    """The file does not decode in the encoding being tried."""
+    """The file does not decode in the encoding being tried; `piece` is the part that
+    did not (the part the choice of another encoding is made on)."""
+
+    def __init__(self, piece: bytes = b""):
+        super().__init__()
+        self.piece = piece
 
 
 def _blank(path: Path) -> bool:
@@ -254,14 +272,19 @@ def _blank(path: Path) -> bool:
     return True
 
 
-def _pieces(path: Path, codec: str) -> Iterator[bytes]:
+def _pieces(path: Path, codec: str, damaged: bool = False) -> Iterator[bytes]:
     """The file as UTF-8 bytes, in pieces that each end at a line end (the last one may
     not), CRLF made LF. UTF-8 is passed through (checked later, set-wise); GB18030 and
     UTF-16 go through an incremental decoder, so a character split between two reads
-    is decoded whole. Raises UnicodeDecodeError when the bytes do not decode."""
-    decoder = None if codec == "utf-8" else codecs.getincrementaldecoder(codec)()
+    is decoded whole. Raises UnicodeDecodeError when the bytes do not decode, unless
+    `damaged`: then every undecodable byte becomes U+FFFD (UTF-8 too is decoded)."""
+    if damaged:
+        decoder = codecs.getincrementaldecoder("utf-8-sig" if codec == "utf-8" else codec)("replace")
+    else:
+        decoder = None if codec == "utf-8" else codecs.getincrementaldecoder(codec)()
     carry = b""
     first = True
+    cr_only = False
     with open(path, "rb") as fh:
         while True:
             raw = fh.read(CHUNK_BYTES)
@@ -269,7 +292,12 @@ def _pieces(path: Path, codec: str) -> Iterator[bytes]:
             data = raw if decoder is None else decoder.decode(raw, final).encode("utf-8")
             if first and decoder is None:
                 data = data.removeprefix(_UTF8_BOM)  # utf-8-sig
+            if first:
+                # Lines that end in CR alone (an old Mac editor): no LF in the first read.
+                cr_only = b"\n" not in data and b"\r" in data
             first = False
+            if cr_only:
+                data = data.replace(b"\r", b"\n")
             buf = carry + data if carry else data
             if final:
                 if buf:
@@ -291,10 +319,6 @@ _PAD_TRIGGERS = (b" \t", b"\t ", b" \n", b"\n ", b"\r", b"/\t", b"/\n")
 _CONTROLS = bytes(range(1, 9)) + bytes(range(11, 32))
 
 
-class _Binary(Exception):
-    """The file holds NUL bytes."""
-
-
 def _variant(whole: pa.Array, piece: bytes) -> tuple[int, bool]:
     """(cleaning, controls) for _batch_sql: what the cells of a piece need cleaned (0
     nothing, 1 padding and '/', 2 also invisible characters) and whether it holds
@@ -309,24 +333,27 @@ def _variant(whole: pa.Array, piece: bytes) -> tuple[int, bool]:
     return int(padded), controls
 
 
-def _batches(path: Path, codec: str) -> Iterator[tuple[pa.Array, tuple[int, bool]]]:
+def _batches(path: Path, codec: str, damaged: bool = False) -> Iterator[tuple[pa.Array, tuple[int, bool, bool, bool]]]:
     """The physical lines of the file, a piece at a time, as Arrow string arrays (split
-    by pyarrow, no Python loop), each with its _variant. Raises _NotThisEncoding when
-    a UTF-8 piece is not UTF-8, _Binary on NUL bytes."""
-    for piece in _pieces(path, codec):
-        if b"\x00" in piece:
-            raise _Binary
+    by pyarrow, no Python loop), each with its variant for _batch_sql: _variant, whether
+    the file was decoded `damaged`, whether the piece held NUL bytes (written as the
+    text \\x00, which a DuckDB text can hold). Raises _NotThisEncoding when a UTF-8
+    piece is not UTF-8 (unless `damaged`)."""
+    for piece in _pieces(path, codec, damaged):
+        nul = b"\x00" in piece
+        if nul:
+            piece = piece.replace(b"\x00", b"\\x00")
         offsets = pa.py_buffer(np.array([0, len(piece)], dtype=np.int64))
         whole = pa.LargeStringArray.from_buffers(1, offsets, pa.py_buffer(piece))
-        if codec == "utf-8":
+        if codec == "utf-8" and not damaged:
             try:
                 whole.validate(full=True)
             except pa.ArrowInvalid:
-                raise _NotThisEncoding from None
+                raise _NotThisEncoding(piece) from None
         lines = pc.split_pattern(whole, "\n").flatten()
         if piece.endswith(b"\n"):  # the split leaves an empty string after the last LF
             lines = lines.slice(0, len(lines) - 1)
-        yield lines, _variant(whole, piece)
+        yield lines, (*_variant(whole, piece), damaged, nul)
 
 
 def _prefetch(items: Iterator, depth: int = 1) -> Iterator:
@@ -428,14 +455,16 @@ def _yuan_sql(expr: str, ok: str, fen: str) -> str:
     )
 
 
-def _batch_sql(headers: list[str], roles: dict[str, int], clean: int, controls: bool) -> str:
+def _batch_sql(headers: list[str], roles: dict[str, int], clean: int, controls: bool, damaged: bool = False, nul: bool = False) -> str:
     """SELECT turning one batch of numbered lines (relation _BATCH: line, text) into
     rows of the stage table: every line except blank ones and repeated headers, with
     its cells typed, or the reason it is rejected. Everything here is row-local; what
     needs other rows (group packets) is done in `_finish`.
 
     `clean` (see _clean_sql) and `controls` say whether the batch has cells to clean
-    and control characters; without them cheaper SQL gives the same result. The split
+    and control characters; without them cheaper SQL gives the same result. `damaged`
+    (the file did not decode cleanly) and `nul` (the batch held NUL bytes) reject the
+    lines that hold an undecodable byte (U+FFFD) or a NUL (written \\x00). The split
     ends in OFFSET 0, which keeps DuckDB from inlining it into every use of its fields
     (it would otherwise run once per field)."""
     width = len(headers)
@@ -466,6 +495,7 @@ def _batch_sql(headers: list[str], roles: dict[str, int], clean: int, controls: 
         raw = f"""CASE WHEN contains(text, '"') OR contains(text, '\\') THEN {raw} ELSE concat({', '.join(parts)}, '"}}') END"""
     gift = literal(_GIFT_RE)
     ws = literal(_WHITESPACE)
+    broken = " OR ".join([*(["contains(text, chr(65533))"] if damaged else []), *(["contains(text, '\\x00')"] if nul else [])]) or "false"
     return f"""
     WITH split AS (
         SELECT line, text, string_split(text, chr(9)) AS f FROM {_BATCH} WHERE line % {FILE_SPAN} > 1 OFFSET 0
@@ -497,8 +527,12 @@ def _batch_sql(headers: list[str], roles: dict[str, int], clean: int, controls: 
     ),
     judged AS (
         SELECT *,
-               CASE WHEN long_row THEN 'row has ' || nfields || ' fields, the header has {width}'
+               CASE WHEN {broken} THEN {literal(DAMAGED_REASON)}
+                    WHEN long_row THEN 'row has ' || nfields || ' fields, the header has {width}'
                     WHEN nfields <= {roles["amount"]} THEN 'row has only ' || nfields || ' of {width} fields, no amount'
+                    -- a direction other than 出/入 is not guessed: the row is rejected
+                    WHEN drcr = '' THEN '借贷类型 is empty'
+                    WHEN drcr NOT IN ('出', '入') THEN 'unknown 借贷类型 value ' || {_repr_sql('drcr')}
                     WHEN amount_raw = '' THEN 'amount is empty'
                     WHEN NOT amount_ok THEN 'amount is not an integer number of fen: ' || {_repr_sql('amount_raw')}
                END AS reason,
@@ -612,18 +646,18 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path, *, owner: str | None = Non
     the rejected lines in the view REJECTS (line, raw, reason). Returns what was read,
     with `rows_table` / `rejects_table` naming them. `drop_staged` removes them.
 
-    Raises FormatError (one line naming the file) when the file is not text or its
-    header lacks 用户ID, 交易单号, 借贷类型, 交易时间 or 交易金额(分). Rows with more
-    fields than the header, or a non-integer fen amount, become rejects.
+    Raises FormatError (one line naming the file) when the file is empty or its header
+    lacks 用户ID, 交易单号, 借贷类型, 交易时间 or 交易金额(分), and from no other place:
+    any other exception is a bug. Rows with more fields than the header, a non-integer
+    fen amount, a 借贷类型 other than 出/入, or damaged bytes (a byte that does not
+    decode, a NUL) become rejects.
     """
     name = display_path(path)
     try:
         return _stage(con, Path(path), name, owner)
-    except FormatError:
+    except BaseException:
         drop_staged(con)
         raise
-    except Exception as e:  # a malformed file must not end in a traceback
-        raise FormatError(f"{name}: cannot read the table ({type(e).__name__}: {e})".splitlines()[0]) from e
 
 
 def parse(path: Path, *, owner: str | None = None) -> Parsed:
@@ -636,11 +670,6 @@ def parse(path: Path, *, owner: str | None = None) -> Parsed:
         rows = _frame(con.execute(f"SELECT {', '.join(MOVEMENT_COLUMNS)} FROM {ROWS} ORDER BY line").df())
         rejects = [Reject(line=int(ln), raw=raw or "", reason=reason)
                    for ln, raw, reason in con.execute(f"SELECT * FROM {REJECTS} ORDER BY line").fetchall()]  # fmt: skip
-    except FormatError:
-        raise
-    except Exception as e:
-        name = display_path(path)
-        raise FormatError(f"{name}: cannot read the table ({type(e).__name__}: {e})".splitlines()[0]) from e
     finally:
         con.close()
     parsed.rows, parsed.rejects = rows, rejects
@@ -667,47 +696,54 @@ def _stage(con: duckdb.DuckDBPyConnection, path: Path, name: str, owner: str | N
             start = fh.read(2)
     except OSError as e:
         raise FormatError(f"{name}: cannot read the file ({e.strerror or e})") from None
-    # As decode_bytes: UTF-16 when a BOM says so, else UTF-8, else GB18030 (a superset
-    # of GBK). A UTF-8 file that turns out not to be is staged again from the start.
-    tries = [("utf-16", "utf-16")] if start in (b"\xff\xfe", b"\xfe\xff") else [("utf-8", "utf-8"), ("gb18030", "gbk")]
-    for codec, label in tries:
+    # As base.decode_damaged: UTF-16 when a BOM says so, else UTF-8, else GB18030 (a
+    # superset of GBK). A UTF-8 file that turns out not to be is staged again from the
+    # start: as GB18030, unless the piece that is not UTF-8 is mostly UTF-8 with a few
+    # damaged bytes. A file that does not decode cleanly in the encoding chosen is
+    # staged once more, leniently: its damaged lines are rejected, the others load.
+    codec = "utf-16" if start in (b"\xff\xfe", b"\xfe\xff") else "utf-8"
+    damaged = False
+    while True:
         try:
-            return _stage_as(con, path, name, owner, codec, label)
-        except (_NotThisEncoding, UnicodeDecodeError):
+            return _stage_as(con, path, name, owner, codec, damaged)
+        except (_NotThisEncoding, UnicodeDecodeError) as e:
             drop_staged(con)
+            if damaged:  # a lenient decoding raises neither
+                raise
+            if codec == "utf-8" and isinstance(e, _NotThisEncoding) and not mostly_utf8(e.piece.decode("utf-8", "replace")):
+                codec = "gb18030"
+            else:
+                damaged = True
         except OSError as e:
             raise FormatError(f"{name}: cannot read the file ({e.strerror or e})") from None
-    raise FormatError(f"{name}: not UTF-8 or GBK text, not a TenpayTrades table")
 
 
-def _stage_as(con, path: Path, name: str, owner: str | None, codec: str, label: str) -> Parsed:
+_LABELS = {"utf-8": "utf-8", "gb18030": "gbk", "utf-16": "utf-16"}
+
+
+def _stage_as(con, path: Path, name: str, owner: str | None, codec: str, damaged: bool) -> Parsed:
+    label = _LABELS[codec] + (" (damaged)" if damaged else "")
     drop_staged(con)
     headers: list[str] = []
     roles: dict[str, int] = {}
-    statements: dict[tuple[int, bool], str] = {}
+    statements: dict[tuple, str] = {}
     created = False
     next_line = 1
-    try:
-        for lines, variant in _prefetch(_batches(path, codec)):
-            if not created and next_line == 1:  # the first piece: line 1 is the header
-                headers = _header_line(lines[0].as_py() if len(lines) else "")
-                roles = _map_columns(headers)
-                missing = [label_ for role, label_ in _ESSENTIAL.items() if role not in roles]
-                if missing:
-                    raise FormatError(f"{name}: not a TenpayTrades table, the header lacks {', '.join(missing)}")
-            numbers = pa.array(np.arange(next_line, next_line + len(lines), dtype=np.int64))
-            next_line += len(lines)
-            if variant not in statements:
-                statements[variant] = _batch_sql(headers, roles, *variant)
-            con.register(_BATCH, pa.table({"line": numbers, "text": lines}))
-            try:
-                into = f"INSERT INTO {STAGE} " if created else f"CREATE TEMP TABLE {STAGE} AS "
-                con.execute(into + statements[variant])
-                created = True
-            finally:
-                con.unregister(_BATCH)
-    except _Binary:
-        raise FormatError(f"{name}: binary data (NUL bytes), not a TenpayTrades table") from None
+    for lines, variant in _prefetch(_batches(path, codec, damaged)):
+        if not created and next_line == 1:  # the first piece: line 1 is the header
+            headers = _header_line(lines[0].as_py() if len(lines) else "")
+            roles = _checked_roles(name, headers)
+        numbers = pa.array(np.arange(next_line, next_line + len(lines), dtype=np.int64))
+        next_line += len(lines)
+        if variant not in statements:
+            statements[variant] = _batch_sql(headers, roles, *variant)
+        con.register(_BATCH, pa.table({"line": numbers, "text": lines}))
+        try:
+            into = f"INSERT INTO {STAGE} " if created else f"CREATE TEMP TABLE {STAGE} AS "
+            con.execute(into + statements[variant])
+            created = True
+        finally:
+            con.unregister(_BATCH)
     if not created:
         raise FormatError(f"{name}: the file is empty, not a TenpayTrades table")
     _finish(con)
@@ -760,9 +796,11 @@ SMALL_FILE_BYTES = 32 << 20
 BATCH_BYTES = 8 << 20
 
 
-def _read_small(path: Path, name: str) -> tuple[bytes, str, str, int]:
-    """(the text as UTF-8 bytes with LF line ends, encoding label, sha256, size) of a
-    small file, decoded as `_stage` would: UTF-16 by BOM, else UTF-8, else GB18030."""
+def _read_small(path: Path, name: str) -> tuple[bytes, str, str, int, tuple[bool, bool]]:
+    """(the text as UTF-8 bytes with LF line ends, encoding label, sha256, size,
+    (damaged, nul)) of a small file, decoded as `_stage` would: UTF-16 by BOM, else
+    UTF-8, else GB18030, leniently when the bytes do not decode (base.decode_damaged);
+    NUL bytes written as the text \\x00 (see _batches)."""
     try:
         data = Path(path).read_bytes()
     except OSError as e:
@@ -770,20 +808,25 @@ def _read_small(path: Path, name: str) -> tuple[bytes, str, str, int]:
     sha, size = hashlib.sha256(data).hexdigest(), len(data)
     if not data.strip():
         raise FormatError(f"{name}: the file is empty, not a TenpayTrades table")
+    if data[:2] not in (b"\xff\xfe", b"\xfe\xff") and _is_utf8(data):
+        text, label, damaged = data.removeprefix(_UTF8_BOM), "utf-8", False  # as it is: no decoding
+    else:
+        decoded, label, damaged = decode_damaged(data)
+        text = decoded.encode("utf-8")
+    nul = b"\x00" in text
+    if nul:
+        text = text.replace(b"\x00", b"\\x00")
+    if b"\n" not in text:  # lines that end in CR alone (as _pieces reads them)
+        text = text.replace(b"\r", b"\n")
+    return text.replace(b"\r\n", b"\n"), label, sha, size, (damaged, nul)
+
+
+def _is_utf8(data: bytes) -> bool:
     try:
-        if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-            text, label = data.decode("utf-16").encode("utf-8"), "utf-16"
-        else:
-            try:
-                data.decode("utf-8")
-                text, label = data.removeprefix(_UTF8_BOM), "utf-8"
-            except UnicodeDecodeError:
-                text, label = data.decode("gb18030").encode("utf-8"), "gbk"
+        data.decode("utf-8")
+        return True
     except UnicodeDecodeError:
-        raise FormatError(f"{name}: not UTF-8 or GBK text, not a TenpayTrades table") from None
-    if b"\x00" in text:
-        raise FormatError(f"{name}: binary data (NUL bytes), not a TenpayTrades table")
-    return text.replace(b"\r\n", b"\n"), label, sha, size
+        return False
 
 
 def stage_many(con: duckdb.DuckDBPyConnection, paths: list[Path], *, owner: str | None = None) -> list[StagedFile]:
@@ -799,22 +842,19 @@ def stage_many(con: duckdb.DuckDBPyConnection, paths: list[Path], *, owner: str 
     for f in files:
         name = display_path(f.path)
         try:
-            text, label, f.sha256, f.size = _read_small(f.path, name)
+            text, label, f.sha256, f.size, broken = _read_small(f.path, name)
             offsets = pa.py_buffer(np.array([0, len(text)], dtype=np.int64))
             whole = pa.LargeStringArray.from_buffers(1, offsets, pa.py_buffer(text))
             lines = pc.split_pattern(whole, "\n").flatten()
             if text.endswith(b"\n"):
                 lines = lines.slice(0, len(lines) - 1)
             headers = _header_line(lines[0].as_py() if len(lines) else "")
-            roles = _map_columns(headers)
-            missing = [label_ for role, label_ in _ESSENTIAL.items() if role not in roles]
-            if missing:
-                raise FormatError(f"{name}: not a TenpayTrades table, the header lacks {', '.join(missing)}")
+            roles = _checked_roles(name, headers)
         except FormatError as e:
             f.error = str(e)
             continue
         headers_of[f.file_no] = (headers, roles, label)
-        groups.setdefault((tuple(headers), _variant(whole, text)), []).append((f.file_no, lines))
+        groups.setdefault((tuple(headers), (*_variant(whole, text), *broken)), []).append((f.file_no, lines))
 
     created = False
     for (headers, variant), members in groups.items():

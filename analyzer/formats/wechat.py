@@ -20,12 +20,26 @@ import re
 import unicodedata
 import xml.etree.ElementTree as ET
 import zipfile
+import zlib
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
 
 from analyzer.errors import FormatError
-from analyzer.formats.base import Parsed, Reject, clean_cell, decode_bytes, display_path, drop_frame, frame, raw_json, stage_frame
+from analyzer.formats.base import (
+    DAMAGED_REASON,
+    Parsed,
+    REPLACEMENT,
+    Reject,
+    clean_cell,
+    damaged_line,
+    decode_damaged,
+    display_path,
+    drop_frame,
+    frame,
+    raw_json,
+    stage_frame,
+)
 
 FORMAT_CSV = "wechat_csv"
 FORMAT_XLSX = "wechat_xlsx"
@@ -82,6 +96,14 @@ _TS_RE = re.compile(
 _CENT = Decimal("0.01")
 # XLSX sniff: how much of each XML part is read looking for the title or header.
 _SNIFF_XML_BYTES = 1 << 20
+# What reading a damaged or foreign workbook raises from zipfile, zlib and the XML
+# parsers (and openpyxl on top of them): the workbook cannot be read. Anything else
+# is a bug, not the file's fault, and is not caught.
+_UNREADABLE_XLSX = (
+    zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError, KeyError, ValueError, TypeError,
+    IndexError, AttributeError, NotImplementedError, RuntimeError, ET.ParseError, UnicodeDecodeError,
+    LookupError,  # an XML declaration naming an encoding that does not exist
+)
 
 
 # --------------------------------------------------------------------------- sniff
@@ -96,8 +118,9 @@ def sniff(path: Path, head: bytes) -> bool:
     if head.startswith(b"PK"):
         try:
             return _sniff_xlsx(path)
-        except Exception:  # a broken or foreign zip is simply not ours
-            return False
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError, NotImplementedError,
+                RuntimeError, ET.ParseError, LookupError, UnicodeDecodeError):
+            return False  # a broken, encrypted or foreign zip is not a bill we can read
     text = _decode_head(head)
     if text is None:
         return False
@@ -197,13 +220,11 @@ def parse(path: Path, *, owner: str | None = None) -> Parsed:
 
 def _parse_csv(path: Path, owner: str | None) -> Parsed:
     try:
-        text, encoding = decode_bytes(path.read_bytes())
+        data = path.read_bytes()
     except OSError as exc:
         raise FormatError(f"{path.name}: cannot read file ({exc.strerror or exc})") from None
-    except UnicodeDecodeError:
-        raise FormatError(f"{path.name}: not UTF-8 or GBK text, not a WeChat bill") from None
-    if "\x00" in text:
-        raise FormatError(f"{path.name}: binary content, not a WeChat CSV bill")
+    # A damaged byte does not lose the file: the lines holding one are rejected.
+    text, encoding, damaged = decode_damaged(data)
 
     # Feed the csv reader the same physical lines we keep, so a reject can quote them
     # and `line_num` (lines consumed so far) gives exact physical line numbers even
@@ -211,15 +232,20 @@ def _parse_csv(path: Path, owner: str | None) -> Parsed:
     lines = list(io.StringIO(text, newline=""))
     reader = csv.reader(iter(lines))
     records: list[tuple[int, list[object], str]] = []
-    try:
-        prev = 0
-        for cells in reader:
-            start, end = prev + 1, reader.line_num
-            prev = end
-            records.append((start, cells, "".join(lines[start - 1 : end]).rstrip("\r\n")))
-    except csv.Error as exc:
-        raise FormatError(f"{path.name}: line {reader.line_num}: unreadable CSV ({exc})") from None
-    parsed = _build(path, FORMAT_CSV, records, owner, strict_width=True)
+    unreadable: dict[int, str] = {}  # line → why the csv reader refused it
+    prev = 0
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # e.g. a field beyond csv.field_size_limit: that record only
+            cells = None
+            unreadable[prev + 1] = f"unreadable CSV ({exc})"
+        start, end = prev + 1, max(reader.line_num, prev + 1)
+        prev = end
+        records.append((start, cells if cells is not None else [], "".join(lines[start - 1 : end]).rstrip("\r\n")))
+    parsed = _build(path, FORMAT_CSV, records, owner, strict_width=True, damaged=damaged, unreadable=unreadable)
     parsed.encoding = encoding
     return parsed
 
@@ -229,24 +255,54 @@ def _parse_xlsx(path: Path, owner: str | None) -> Parsed:
 
     wb = None
     try:
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-        ws = _pick_sheet(wb)
+        # Only openpyxl's own work is inside _reading(): what it raises on a damaged
+        # workbook is a refusal of the file; an error in rpa's code is not caught.
+        with _reading(path):
+            wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        ws = _pick_sheet(wb, path)
         if ws is None:
             raise FormatError(f"{path.name}: WeChat bill header row (交易时间, 交易类型, …) not found")
         records = []
-        for rownum, values in enumerate(_iter_sheet(ws), start=1):
+        for rownum, values in enumerate(_sheet_rows(ws, path), start=1):
             # Keep the cell values as openpyxl gives them: numeric amounts are turned
             # into text by _amount_text (Decimal(repr(x))), not by str().
             text = ",".join(_cell_text(v) or "" for v in values).rstrip(",")
             records.append((rownum, list(values), text))
-    except FormatError:
-        raise
-    except Exception as exc:  # zip, XML and openpyxl errors of a damaged workbook
-        raise FormatError(f"{path.name}: unreadable XLSX workbook ({type(exc).__name__}: {_one_line(exc)})") from None
     finally:
         if wb is not None:
-            wb.close()
+            with _reading(path):
+                wb.close()
     return _build(path, FORMAT_XLSX, records, owner, strict_width=False)
+
+
+class _reading:
+    """Context: the exceptions of a damaged workbook (_UNREADABLE_XLSX) become one
+    FormatError naming the file."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if isinstance(exc, _UNREADABLE_XLSX):
+            raise FormatError(f"{self.path.name}: unreadable XLSX workbook ({type(exc).__name__}: {_one_line(exc)})") from None
+        return False
+
+
+def _sheet_rows(ws, path: Path, max_rows: int | None = None):
+    """_iter_sheet, with what openpyxl raises while reading the rows made a FormatError
+    (only the reading itself: the caller's work on each row is outside)."""
+    with _reading(path):
+        rows = _iter_sheet(ws, max_rows)
+    while True:
+        with _reading(path):
+            try:
+                values = next(rows)
+            except StopIteration:
+                return
+        yield values
 
 
 def _iter_sheet(ws, max_rows: int | None = None):
@@ -257,17 +313,19 @@ def _iter_sheet(ws, max_rows: int | None = None):
     return ws.iter_rows(min_row=1, max_row=max_rows, values_only=True)
 
 
-def _pick_sheet(wb):
+def _pick_sheet(wb, path: Path):
     """The sheet holding the bill: `Sheet1` when it has the header, else a sheet whose
     first row is the title, else any sheet with the header; None when none has it.
     Power-Query copies (`example-wechat-records`, first row Column1…) rank last."""
     ranked: list[tuple[int, int, object]] = []
     # wb.worksheets builds each read-only sheet once (openpyxl scans its XML for the
     # size on construction): reuse these objects rather than looking sheets up again.
-    for pos, ws in enumerate(wb.worksheets):
+    with _reading(path):
+        sheets = wb.worksheets
+    for pos, ws in enumerate(sheets):
         first = None
         found = False
-        for values in _iter_sheet(ws, _SHEET_SCAN_ROWS):
+        for values in _sheet_rows(ws, path, _SHEET_SCAN_ROWS):
             cells = [_clean(v) for v in values]
             if first is None and any(cells):
                 first = next(c for c in cells if c)
@@ -275,7 +333,9 @@ def _pick_sheet(wb):
                 found = True
                 break
         if found:
-            rank = 0 if ws.title == "Sheet1" else 1 if first == TITLE else 2
+            with _reading(path):
+                title = ws.title
+            rank = 0 if title == "Sheet1" else 1 if first == TITLE else 2
             ranked.append((rank, pos, ws))
     return min(ranked, key=lambda r: r[:2])[2] if ranked else None
 
@@ -284,13 +344,19 @@ def _is_header(cells: list) -> bool:
     return len(cells) >= 2 and _norm(cells[0]) == C_TS and _norm(cells[1]) == C_TYPE
 
 
-def _build(path: Path, fmt: str, records, owner_arg: str | None, *, strict_width: bool) -> Parsed:
+def _build(
+    path: Path, fmt: str, records, owner_arg: str | None, *, strict_width: bool, damaged: bool = False,
+    unreadable: dict[int, str] | None = None,
+) -> Parsed:
     """Shared by CSV and XLSX: find the header, read the preamble, map data rows.
 
     records: (line, cells, raw line text) in file order. strict_width: a CSV row must
     have the header's cell count; an XLSX row may be shorter (empty trailing cells are
-    simply absent) but must not hold values beyond the header.
+    simply absent) but must not hold values beyond the header. `damaged`: the text did
+    not decode cleanly, and rows holding an undecodable byte are rejected (rows holding
+    a NUL always are). `unreadable`: line → reason, records the csv reader refused.
     """
+    unreadable = unreadable or {}
     header_at = next((i for i, (_, cells, _) in enumerate(records) if _is_header([_clean(c) for c in cells[:2]])), None)
     if header_at is None:
         raise FormatError(f"{path.name}: WeChat bill header row (交易时间, 交易类型, …) not found")
@@ -311,7 +377,15 @@ def _build(path: Path, fmt: str, records, owner_arg: str | None, *, strict_width
 
     rows: list[dict] = []
     rejects: list[Reject] = []
-    for line, cells, raw_line in records[header_at + 1 :]:
+    pending = list(reversed(records[header_at + 1 :]))  # a stack: a record may be split into its lines
+    while pending:
+        line, cells, raw_line = pending.pop()
+        if line in unreadable:
+            rejects.append(Reject(line, raw_line, unreadable[line]))
+            continue
+        if damaged_line(raw_line, damaged):
+            rejects.append(Reject(line, raw_line, DAMAGED_REASON))
+            continue
         clean = [_clean(c) for c in cells]  # once per row: the loop's main cost
         if not any(clean):
             continue  # blank rows are layout, not data
@@ -323,6 +397,13 @@ def _build(path: Path, fmt: str, records, owner_arg: str | None, *, strict_width
             cells += [None] * (width - len(cells))
             clean += [None] * (width - len(clean))
         if len(cells) != width:
+            physical = _LINE_BREAK.split(raw_line)
+            if strict_width and len(physical) > 1:
+                # A quote opened by damage (or a stray one) joined lines into one record
+                # of the wrong width: read each of its lines alone instead, so that only
+                # the damaged one is lost.
+                pending.extend(reversed([(line + k, _split_alone(text), text) for k, text in enumerate(physical)]))
+                continue
             rejects.append(Reject(line, raw_line, f"{width} columns expected, {len(cells)} found"))
             continue
         try:
@@ -342,6 +423,17 @@ def _build(path: Path, fmt: str, records, owner_arg: str | None, *, strict_width
     )
 
 
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def _split_alone(text: str) -> list[str]:
+    """One physical line as CSV cells, read alone (a quote left open ends with the line)."""
+    try:
+        return next(csv.reader([text]), [])
+    except csv.Error:
+        return [text, ""]  # a line beyond csv.field_size_limit: rejected for its width
+
+
 class _RowError(ValueError):
     """A data row whose content cannot be mapped (becomes a Reject)."""
 
@@ -352,8 +444,8 @@ def _preamble(records) -> tuple[str | None, str | None, str | None]:
     for _, cells, _ in records:
         # Join the cells back: a nickname holding a comma is split by the CSV reader.
         text = ",".join(_cell_text(c) or "" for c in cells).rstrip(", \t\r\n")
-        if nick is None and (m := _NICK_RE.search(text)):
-            nick = clean_cell(m.group(1))
+        if nick is None and (m := _NICK_RE.search(text)) and REPLACEMENT not in m.group(1):
+            nick = clean_cell(m.group(1))  # a damaged nickname names nobody: --owner
         if start is None and (m := _PERIOD_RE.search(text)):
             start, end = clean_cell(m.group(1)), clean_cell(m.group(2))
     return nick, start, end
@@ -562,7 +654,7 @@ def _amount_text(value: object) -> str | None:
         try:
             # repr() is the shortest text that round-trips: 28.16 → '28.16', never 28.1599…
             return str(Decimal(repr(value)).quantize(_CENT, rounding=ROUND_HALF_UP))
-        except InvalidOperation:  # nan / inf
+        except InvalidOperation:  # nan / inf, or beyond the Decimal context's precision
             return repr(value)
     text = clean_cell(value)
     if text is None:
@@ -571,7 +663,10 @@ def _amount_text(value: object) -> str | None:
     plain = "".join(plain.split()).replace(",", "").lstrip("¥").removesuffix("元")
     if not _AMOUNT_RE.match(plain):
         return text
-    return str(Decimal(plain).quantize(_CENT))
+    try:
+        return str(Decimal(plain).quantize(_CENT))
+    except InvalidOperation:  # more digits than a Decimal context holds: ingest rejects the text
+        return text
 
 
 def _ts_text(value: object) -> str | None:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import duckdb
 
-from analyzer.errors import FormatError
+from analyzer.errors import FormatError, ParserBug
 from analyzer.files import file_digest
 from analyzer.ingest.consolidate import derive_movements, is_stale
 from analyzer.ingest.detect import FORMAT_MODULES, LAYOUTS_TRIED, detect, format_module, read_head, small_tenpay
@@ -42,12 +42,12 @@ from analyzer.ingest.stage import (
     resolve_accounts,
     start_batch,
 )
-from analyzer.ingest.walk import collect_files, display_name
+from analyzer.ingest.walk import collect_files, display_name, looks_like_export
 from analyzer.pause import pause_point
 
 __all__ = [
     "FORMAT_MODULES", "STAGED_MEMORY_LIMIT", "FileResult", "collect_files", "derive_movements", "detect", "display_name",
-    "file_digest", "format_module", "ingest_file", "ingest_paths", "resolve_accounts", "setting_bytes",
+    "file_digest", "format_module", "ingest_file", "ingest_paths", "looks_like_export", "resolve_accounts", "setting_bytes",
 ]
 
 # Files loaded in one transaction when small files come many at a time: enough to
@@ -104,14 +104,24 @@ def ingest_paths(
             def progress(what: str) -> None:
                 tell(done, f"{len(tenpay_batch)} Tenpay files · {what}")
 
-            results.extend(load_tenpay_batch(con, tenpay_batch, owner=owner, actor=actor, progress=progress))
+            try:
+                results.extend(load_tenpay_batch(con, tenpay_batch, owner=owner, actor=actor, progress=progress))
+            except Exception:  # noqa: BLE001
+                # A crash while loading the batch (rolled back whole): each file alone,
+                # so that only the file at fault is reported, as a bug.
+                results.extend(ingest_file(con, p, format="tenpay", owner=owner, explicit=False, actor=actor)
+                               for p, _ in tenpay_batch)
             tenpay_batch.clear()
 
     def flush(done: int) -> None:
         nonlocal batch_rows
         if batch:
             tell(done, f"{len(batch)} files · loading")
-            results.extend(load_batch(con, batch, batch_names, BATCH_ROWS, BATCH_REJECTS, actor=actor))
+            try:
+                results.extend(load_batch(con, batch, batch_names, BATCH_ROWS, BATCH_REJECTS, actor=actor))
+            except Exception:  # noqa: BLE001
+                # A crash while loading the batch (rolled back whole): each file alone.
+                results.extend(ingest_file(con, f.path, format=format, owner=owner, explicit=False, actor=actor) for f in batch)
             batch.clear()
             batch_names.clear()
             batch_rows = 0
@@ -172,7 +182,10 @@ def _stage_small(con, path: Path, name: str, format: str | None, owner: str | No
         sha, size = file_digest(path)
     except OSError as exc:
         return FileResult(path, name, "error", message=f"{name}: cannot read ({exc.strerror})")
-    fmt = format or detect(path, head)
+    try:
+        fmt = format or detect(path, head)
+    except ParserBug as exc:
+        return FileResult(path, name, "bug", message=str(exc), bug=exc.original)
     if fmt is None:
         if explicit:
             return FileResult(path, name, "unknown", message=f"{name}: no known layout (tried {LAYOUTS_TRIED})")
@@ -183,6 +196,8 @@ def _stage_small(con, path: Path, name: str, format: str | None, owner: str | No
         add_to_batch(con, parsed, file_no)
     except FormatError as exc:
         return StagedFile(path, file_no, sha, size, error=str(exc))
+    except ParserBug as exc:
+        return FileResult(path, name, "bug", format=fmt, message=str(exc), bug=exc.original)
     finally:
         module.drop_staged(con)
     return StagedFile(path, file_no, sha, size, parsed)
@@ -210,7 +225,10 @@ def ingest_file(
         return FileResult(path, name, "error", message=f"{name}: cannot read ({exc.strerror})")
 
     # Detected first: a file of no known layout is not read further.
-    fmt = format or detect(path, head)
+    try:
+        fmt = format or detect(path, head)
+    except ParserBug as exc:
+        return FileResult(path, name, "bug", message=str(exc), bug=exc.original)
     if fmt is None:
         if explicit:
             return FileResult(path, name, "unknown", message=f"{name}: no known layout (tried {LAYOUTS_TRIED})")
@@ -240,6 +258,8 @@ def ingest_file(
             parsed = stage_file(con, module, path, name, fmt, owner)
         except FormatError as exc:
             return FileResult(path, name, "error", format=fmt, message=str(exc))
+        except ParserBug as exc:
+            return FileResult(path, name, "bug", format=fmt, message=str(exc), bug=exc.original)
         con.execute("BEGIN TRANSACTION")
         try:
             result = load_file(con, path, name, parsed, digest, actor, progress)
@@ -253,6 +273,10 @@ def ingest_file(
         except OSError as exc:  # the file went away while it was hashed
             con.execute("ROLLBACK")
             return FileResult(path, name, "error", format=fmt, message=f"{name}: cannot read ({exc.strerror})")
+        except Exception as exc:  # a crash while loading the file: rolled back, reported as a bug
+            con.execute("ROLLBACK")
+            bug = exc if isinstance(exc, ParserBug) else ParserBug(fmt, "loader", name, exc)
+            return FileResult(path, name, "bug", format=fmt, message=str(bug), bug=bug.original)
         except BaseException:
             con.execute("ROLLBACK")
             raise

@@ -618,7 +618,7 @@ def _write(con, scoped: bool = False) -> None:
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE c_fill AS
-        SELECT o.movement_id, {', '.join(f"x_{c}.{c}" for c in fallbacks)}, x_status.status
+        SELECT o.movement_id, {', '.join(f"x_{c}.{c}" for c in fallbacks)}, x_status.status, x_status.raw_status
         FROM (SELECT * FROM c_over WHERE {' OR '.join(f"{c} <> primary_sid" for c in others)}) o
         {' '.join(f"LEFT JOIN c_s x_{c} ON x_{c}.sid = o.{c}_sid" for c in (*fallbacks, "status"))}
         """
@@ -658,7 +658,9 @@ def _write(con, scoped: bool = False) -> None:
                CASE WHEN t.rest > 0 THEN t.rest ELSE p.amount END,
                CASE WHEN pk.pk IS NOT NULL THEN 'group_red_packet' ELSE p.kind END,
                CASE WHEN m.status_sid = m.primary_sid THEN p.status ELSE x.status END, p.channel,
-               coalesce(p.memo, x.memo), p.raw_type, p.raw_status, coalesce(p.refund_ref, x.refund_ref), NULL,
+               coalesce(p.memo, x.memo), p.raw_type,
+               -- the status text of the sighting whose status was taken (not of the primary)
+               CASE WHEN m.status_sid = m.primary_sid THEN p.raw_status ELSE x.raw_status END, coalesce(p.refund_ref, x.refund_ref), NULL,
                m.seen_by_payer, m.seen_by_payee, m.source_id, m.line, m.payer_person, m.payee_person
         FROM c_over m
         JOIN c_s p ON p.sid = m.primary_sid

@@ -7,7 +7,8 @@ from importlib import import_module
 from pathlib import Path
 from types import ModuleType
 
-from analyzer.errors import RpaError
+from analyzer.errors import ParserBug, RpaError
+from analyzer.formats.base import display_path
 
 # Layouts tried in this order when sniffing; the first that recognises a file wins.
 # Names are what `--format` accepts. Every module follows the protocol of
@@ -36,13 +37,17 @@ def read_head(path: Path) -> bytes:
 
 
 def detect(path: Path, head: bytes) -> str | None:
-    """The name of the first layout whose sniff recognises the file, else None."""
+    """The name of the first layout whose sniff recognises the file, else None.
+
+    A sniff answers for its layout only by True or False: one that crashes is a bug in
+    rpa, raised as ParserBug (naming the layout and the file), never taken for "not this
+    layout"."""
     for name in FORMAT_MODULES:
         try:
             if format_module(name).sniff(path, head):
                 return name
-        except Exception:  # a sniff must never stop detection of the other layouts
-            continue
+        except Exception as exc:
+            raise ParserBug(name, "sniff", display_path(path), exc) from exc
     return None
 
 
@@ -62,4 +67,7 @@ def small_tenpay(path: Path, format: str | None) -> bool:
         return False
     if format == "tenpay":
         return True
-    return detect(path, head) == "tenpay"
+    try:
+        return detect(path, head) == "tenpay"
+    except ParserBug:
+        return False  # loaded alone, where the crash is reported

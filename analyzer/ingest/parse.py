@@ -12,7 +12,7 @@ from types import ModuleType
 
 import duckdb
 
-from analyzer.errors import FormatError
+from analyzer.errors import FormatError, ParserBug
 from analyzer.files import file_digest
 from analyzer.formats.base import Parsed
 
@@ -26,15 +26,23 @@ STAGED_MEMORY_LIMIT = 400 * 2**20
 
 def stage_file(con: duckdb.DuckDBPyConnection, module: ModuleType, path: Path, name: str, fmt: str, owner: str | None) -> Parsed:
     """The file's rows staged by its layout's module. Raises FormatError, one line
-    naming the file, when the file cannot be read as that layout."""
+    naming the file, when the file cannot be read as that layout.
+    A parser refuses a file by FormatError only, from its own checks; anything else it
+    raises is a crash (a bug in rpa), raised as ParserBug, never passed off as a refusal."""
     try:
         return module.stage(con, path, owner=owner)
     except FormatError:
         module.drop_staged(con)
         raise
-    except (UnicodeDecodeError, ValueError, KeyError, IndexError, OSError) as exc:
+    except OSError as exc:
         module.drop_staged(con)
-        raise FormatError(f"{name}: cannot be read as {fmt} ({type(exc).__name__}: {str(exc)[:120]})") from None
+        raise FormatError(f"{name}: cannot read ({exc.strerror or exc})") from None
+    except Exception as exc:
+        try:
+            module.drop_staged(con)
+        except Exception:  # noqa: BLE001 (the crash is the error to report)
+            pass
+        raise ParserBug(fmt, "parser", name, exc) from exc
 
 
 class Digest:

@@ -29,7 +29,7 @@ class FileResult:
 
     path: Path
     name: str
-    status: str  # loaded | already | unknown | error
+    status: str  # loaded | already | unknown | error | bug (a sniff or parser crashed: rpa's fault, not the file's)
     format: str | None = None
     owner: str | None = None
     rows_read: int = 0
@@ -40,6 +40,7 @@ class FileResult:
     last_ts: datetime | None = None
     source_id: int | None = None
     message: str = ""
+    bug: BaseException | None = None  # the exception of a crash (status "bug")
 
 
 def load_file(con, path: Path, name: str, parsed: Parsed, digest: Callable[[], tuple[str, int]], actor: str | None,

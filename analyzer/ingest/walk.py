@@ -12,6 +12,16 @@ from analyzer.formats.base import display_path
 SKIP_NAMES = {"rpa.duckdb", "rpa.duckdb.wal", "rpa.toml"}
 # In a folder walk, files with these suffixes are never exports (scripts, notes, reports).
 SKIP_SUFFIXES = {".py", ".md", ".toml", ".html", ".json", ".duckdb", ".wal", ".log", ".gitkeep", ".pdf", ".png"}
+# In a folder walk, a file of these suffixes that no layout recognises may be an export
+# rpa cannot read (a damaged file, a new layout): it is listed and the ingest exits 1.
+EXPORT_SUFFIXES = {".csv", ".xlsx", ".xls", ".txt", ".parquet"}
+
+
+def looks_like_export(path: Path) -> bool:
+    """Whether a file that no layout recognised may still be an export (EXPORT_SUFFIXES).
+    The registration files a Tenpay production holds beside each TenpayTrades.txt
+    (TenpayRegInfo.txt) are not: they hold no movements."""
+    return Path(path).suffix.lower() in EXPORT_SUFFIXES and not Path(path).name.casefold().startswith("tenpayreginfo")
 
 
 def display_name(path: Path) -> str:
