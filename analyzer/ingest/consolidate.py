@@ -101,6 +101,10 @@ def consolidate_after_roster(con: duckdb.DuckDBPyConnection) -> None:
 def _consolidate(con, seed: str | None) -> None:
     """Derive the neighbourhood of the sightings `seed` selects and of the accounts
     that resolve otherwise than at the last derivation, or everything (seed None)."""
+    # No table here has a meaningful row order (every choice is made on content), and
+    # keeping one costs memory: under the 512 MB limit the pairing of a 1M-movement
+    # case of bills ran out of it.
+    con.execute("SET preserve_insertion_order = false")
     try:
         if seed is not None and not is_stale(con):
             _person(con)  # with the alias links as they are: a new one widens to all (_Widen)
@@ -127,6 +131,10 @@ def _consolidate(con, seed: str | None) -> None:
         _derive(con, scoped=False)
     finally:
         _drop_temp(con)
+        try:
+            con.execute("RESET preserve_insertion_order")
+        except duckdb.TransactionException:
+            pass
 
 
 def _drop_temp(con) -> None:
@@ -631,8 +639,6 @@ def _write(con, scoped: bool = False) -> None:
         LEFT JOIN c_pk pk ON pk.node = m.node
         LEFT JOIN c_total t ON t.node = m.node
     """
-    # The rows' order is of no meaning (ids say it): DuckDB may insert in parallel.
-    con.execute("SET preserve_insertion_order = false")
     con.execute(
         f"""
         INSERT INTO movement_rows
@@ -668,7 +674,6 @@ def _write(con, scoped: bool = False) -> None:
         {packet}
         """
     )
-    con.execute("RESET preserve_insertion_order")
     if scoped:
         con.execute("DELETE FROM match_notes WHERE movement_id IN (SELECT movement_id FROM c_old)")
     else:
