@@ -146,3 +146,21 @@ def test_a_crash_in_a_tenpay_batch_is_the_bug_of_its_file_only(case, tmp_path, m
     assert result.exit_code == 2
     assert "rpa bug: the tenpay parser crashed on" in result.stderr and "wxid_b/TenpayTrades.txt: RuntimeError: planted; please report" in result.stderr
     assert query(case, "SELECT owner FROM sources ORDER BY owner") == [("wxid_a",), ("wxid_c",)]
+
+
+def test_rpa_roster_relations_and_labels_beside_the_exports_do_not_fail_the_ingest(case, tmp_path):
+    # sample_data and `rpa synth` worlds hold people.csv, relations.csv and labels.csv
+    # beside the exports: listed as skipped, not taken for exports rpa cannot read.
+    folder = tmp_path / "world"
+    folder.mkdir()
+    write_canonical(folder / "m.csv", [movement("A1")])
+    (folder / "people.csv").write_text("person_id,name,accounts,official\nP1,张三,wxid_a,是\n", encoding="utf-8")
+    (folder / "relations.csv").write_text("person_id,other_id,relation,note\nP1,P2,family,\n", encoding="utf-8")
+    (folder / "labels.csv").write_text("case_id,rule_id,subject,txn_ids\nC1,x,P1,A1\n", encoding="utf-8")
+    (folder / "roster_like.csv").write_text("person_id,name\nP1,张三\n", encoding="utf-8")  # not rpa's: no accounts
+    result = rpa("ingest", folder, "--case", case)
+    assert result.exit_code == 1
+    for name in ("people.csv", "relations.csv", "labels.csv"):
+        assert f"{folder / name}: skipped, no known layout\n" in result.stdout
+    assert result.stderr == (f"{folder / 'roster_like.csv'}: skipped, no known layout, though it looks like an export: "
+                             "check it, or name its layout with --format\n")

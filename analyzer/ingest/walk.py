@@ -17,11 +17,27 @@ SKIP_SUFFIXES = {".py", ".md", ".toml", ".html", ".json", ".duckdb", ".wal", ".l
 EXPORT_SUFFIXES = {".csv", ".xlsx", ".xls", ".txt", ".parquet"}
 
 
+# rpa's own inputs that are not exports, known by the columns of their header: the
+# roster, its relations, backtest labels (a folder of exports often holds them beside:
+# sample_data, the worlds `rpa synth` writes).
+RPA_INPUT_COLUMNS = ({"person_id", "name", "accounts"}, {"person_id", "other_id", "relation"}, {"case_id", "subject", "txn_ids"})
+
+
 def looks_like_export(path: Path) -> bool:
     """Whether a file that no layout recognised may still be an export (EXPORT_SUFFIXES).
-    The registration files a Tenpay production holds beside each TenpayTrades.txt
-    (TenpayRegInfo.txt) are not: they hold no movements."""
-    return Path(path).suffix.lower() in EXPORT_SUFFIXES and not Path(path).name.casefold().startswith("tenpayreginfo")
+    Not so the registration files a Tenpay production holds beside each
+    TenpayTrades.txt (TenpayRegInfo.txt), nor rpa's own roster, relations and labels
+    files (RPA_INPUT_COLUMNS): they hold no movements."""
+    path = Path(path)
+    if path.suffix.lower() not in EXPORT_SUFFIXES or path.name.casefold().startswith("tenpayreginfo"):
+        return False
+    try:
+        with open(path, "rb") as f:
+            first = f.read(4096).decode("utf-8-sig", "replace").splitlines()[:1]
+    except OSError:
+        return True
+    columns = {c.strip().strip('"') for c in first[0].split(",")} if first else set()
+    return not any(known <= columns for known in RPA_INPUT_COLUMNS)
 
 
 def display_name(path: Path) -> str:
