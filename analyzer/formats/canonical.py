@@ -78,8 +78,9 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path, *, owner: str | None = Non
         return None
     header = _header(head)
     if header:
-        # A column without a name (a trailing comma) is kept by its position, as `#12`.
-        header = [c or f"#{i + 1}" for i, c in enumerate(header)]
+        # A column without a name (a trailing comma) is kept by its position, as `#12`;
+        # a NUL in a name (which no SQL name may hold) written as \x00.
+        header = [(c or f"#{i + 1}").replace("\x00", "\\x00") for i, c in enumerate(header)]
     if not header or not all(c in header for c in REQUIRED):
         raise FormatError(f"{path.name}: canonical CSV needs the columns {', '.join(REQUIRED)}")
     _check_columns(path, header)
@@ -166,6 +167,8 @@ def load_into(
                 raise
             raise FormatError(f"{path.name}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
         _check_columns(path, columns)
+        if any("\x00" in c for c in columns):
+            raise FormatError(f"{path.name}: a column name of the Parquet file holds a NUL character")
         source = "read_parquet($p, file_row_number = true)"
         try:
             _insert(con, source, {c: identifier(c) for c in columns}, "file_row_number + 1", {"p": str(path)}, source_id, base_id,
