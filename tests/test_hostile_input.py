@@ -321,3 +321,22 @@ def test_xlsx_part_declaring_an_unknown_encoding_is_refused_not_a_crash(tmp_path
 
     with pytest.raises(FormatError, match=r"^bill\.xlsx: unreadable XLSX workbook \(LookupError: unknown encoding: UTF-X\)$"):
         wechat.parse(path)
+
+
+def test_canonical_column_name_with_a_nul(tmp_path):
+    # A NUL in a column name ended the SQL name early (found by the long fuzz run): a
+    # CSV's column is kept with the NUL written \x00; a Parquet file is refused.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "m.csv"
+    path.write_bytes(b"txn_id,ts,payer,payee,amount,d\x00irection\n1,2026-01-01 10:00:00,a,b,1.00,in\n")
+    case = tmp_path / "case"
+    rpa("init", case)
+    assert rpa("ingest", path, "--case", case).exit_code == 0
+    assert query(case, "SELECT direction, raw FROM sightings") == [("both", '{"d\\\\x00irection":"in"}')]
+    parquet = tmp_path / "m.parquet"
+    pq.write_table(pa.table({"txn_id": ["1"], "ts": ["2026-01-01 10:00:00"], "payer": ["a"], "payee": ["b"],
+                             "amount": ["1.00"], "me\x00mo": ["x"]}), parquet)
+    result = rpa("ingest", parquet, "--case", case)
+    assert result.exit_code == 2 and result.stderr == "m.parquet: a column name of the Parquet file holds a NUL character\n"

@@ -81,8 +81,9 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path, *, owner: str | None = Non
         return _stage_parquet(con, path, owner)
     header = _header(head)
     if header:
-        # A column without a name (a trailing comma) is kept by its position, as `#12`.
-        header = [c or f"#{i + 1}" for i, c in enumerate(header)]
+        # A column without a name (a trailing comma) is kept by its position, as `#12`;
+        # a NUL in a name (which no SQL name may hold) written as \x00.
+        header = [(c or f"#{i + 1}").replace("\x00", "\\x00") for i, c in enumerate(header)]
     if not header or not all(c in header for c in REQUIRED):
         raise FormatError(f"{path.name}: canonical CSV needs the columns {', '.join(REQUIRED)}")
     _check_columns(path, header)
@@ -171,6 +172,8 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, owner: str | None
     try:
         columns = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
         _check_columns(path, columns)
+        if any("\x00" in c for c in columns):
+            raise FormatError(f"{path.name}: a column name of the Parquet file holds a NUL character")
         if "file_row_number" in columns[:-1]:
             raise FormatError(f"{path.name}: a Parquet column named file_row_number is not supported")
         names = {c: identifier(c) for c in columns if c != "file_row_number"}
