@@ -84,9 +84,14 @@ def ingest_paths(
         before.append(before[-1] + size)
     results: list[FileResult] = []
 
+    rows = [0, 0]  # results counted so far, their rows (kept up as results grow: not a sum per call)
+
     def tell(i: int, what: str) -> None:
         if on_file:
-            on_file(i, len(files), what, before[i], before[-1], sum(r.loaded for r in results))
+            for r in results[rows[0]:]:
+                rows[1] += r.loaded
+            rows[0] = len(results)
+            on_file(i, len(files), what, before[i], before[-1], rows[1])
 
     if is_stale(con):  # an earlier ingest stopped between loading files and deriving movements
         derive_movements(con)
