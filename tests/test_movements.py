@@ -460,3 +460,26 @@ def test_transactions_keeps_its_columns_and_shows_the_first_sightings_raw_cells(
     assert len(rows) == len(EXPECTED) and all(a == b and a and same for a, b, same in rows)
     # the raw cells are stored once, in the sightings: the derived table has none
     assert "raw" not in [r[0] for r in query(case, "SELECT column_name FROM information_schema.columns WHERE table_name = 'movement_rows'")]
+
+
+def test_an_ingest_derives_only_around_its_files_and_a_stopped_one_is_derived_whole(tmp_path, monkeypatch):
+    # The load marks the case stale until its movements are derived: that mark must not
+    # make every ingest derive the whole case (it did: a bill in a 1M case took 67 s).
+    from tests.helpers import write_canonical
+
+    calls = []
+    real = consolidate_module._derive
+    monkeypatch.setattr(consolidate_module, "_derive", lambda con, *, scoped: (calls.append(scoped), real(con, scoped=scoped)))
+    rows = [{"txn_id": f"T{i}", "ts": f"2026-03-{i % 28 + 1:02d} 10:00:00", "payer": f"a{i % 7}", "payee": f"b{i % 5}",
+             "amount": f"{i + 1}.00"} for i in range(40)]
+    first = write_canonical(tmp_path / "a.csv", rows)
+    second = write_canonical(tmp_path / "b.csv", [{"txn_id": "X1", "ts": "2026-06-01 10:00:00", "payer": "c", "payee": "d", "amount": "9.99"}])
+    case = tmp_path / "case"
+    assert rpa("init", case).exit_code == 0
+    assert rpa("ingest", first, "--case", case).exit_code == 0
+    assert calls == [False]  # the first file is the whole case
+    assert rpa("ingest", second, "--case", case).exit_code == 0
+    assert calls == [False, True]
+    before = _derived(case)
+    _derive_all(case)
+    assert _derived(case) == before

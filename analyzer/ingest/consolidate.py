@@ -94,8 +94,9 @@ def consolidate_after_roster(con: duckdb.DuckDBPyConnection) -> None:
     """Bring the movements up to date after the accounts were resolved through a new
     roster: only the movements of accounts that now resolve otherwise (directly, through
     the real name shown beside them, or through an alias link) and their neighbourhood
-    are derived again; a roster that resolves every account as before changes nothing."""
-    _consolidate(con, "SELECT sighting_id FROM sightings WHERE false")
+    are derived again; a roster that resolves every account as before changes nothing.
+    After an ingest stopped before its derivation, the whole case is derived."""
+    _consolidate(con, None if is_stale(con) else "SELECT sighting_id FROM sightings WHERE false")
 
 
 def _consolidate(con, seed: str | None) -> None:
@@ -106,7 +107,8 @@ def _consolidate(con, seed: str | None) -> None:
     # case of bills ran out of it.
     con.execute("SET preserve_insertion_order = false")
     try:
-        if seed is not None and not is_stale(con):
+        # (an ingest derives a stale case whole before it loads: its own files are the seed)
+        if seed is not None:
             _person(con)  # with the alias links as they are: a new one widens to all (_Widen)
             con.execute(
                 """CREATE OR REPLACE TEMP TABLE c_changed AS
