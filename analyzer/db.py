@@ -350,6 +350,18 @@ MIGRATIONS: list[str] = [
     FROM movement_rows m LEFT JOIN sightings s ON s.sighting_id = m.id;
     CREATE VIEW movements AS SELECT * FROM transactions;
     """,
+    # 9: the evidence of the alias links (consolidate.py): which shared-id group showed
+    # which nickname as which account, so that a derivation around new files counts the
+    # links again without going over the whole case. A case that had links derives
+    # everything once more at its next ingest or roster load, which fills it.
+    """
+    CREATE TABLE alias_evidence (
+        comp BIGINT NOT NULL,           -- the group of sightings that share an id: its smallest sighting_id
+        alias VARCHAR NOT NULL,         -- normalised nickname, as in alias_links
+        account VARCHAR NOT NULL
+    );
+    INSERT OR REPLACE INTO meta SELECT 'consolidated', 'no' FROM alias_links LIMIT 1;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -155,6 +155,8 @@ def _derived(case: Path) -> tuple:
         query(case, "SELECT * FROM sighting_movements ORDER BY sighting_id"),
         query(case, "SELECT * FROM match_notes ORDER BY ALL"),
         query(case, "SELECT source_id, rows_loaded, rows_duplicate FROM sources ORDER BY source_id"),
+        query(case, "SELECT * FROM alias_links ORDER BY ALL"),
+        query(case, "SELECT * FROM alias_evidence ORDER BY ALL"),
     )
 
 
@@ -480,6 +482,31 @@ def test_an_ingest_derives_only_around_its_files_and_a_stopped_one_is_derived_wh
     assert calls == [False]  # the first file is the whole case
     assert rpa("ingest", second, "--case", case).exit_code == 0
     assert calls == [False, True]
+    before = _derived(case)
+    _derive_all(case)
+    assert _derived(case) == before
+
+
+def test_a_bill_that_teaches_an_alias_link_derives_around_the_accounts_it_changes(exports, tmp_path, monkeypatch):
+    # Tenpay first, then 老王's bill: its red packet to 三哥 shares Tenpay's id, so 三哥 is
+    # learned to be wxid_zhangsan, which changes the parties of 三哥's other movements
+    # (the transfer, matched on parties). That is derived around those accounts, not over
+    # the whole case, and gives what a whole derivation gives, link counts included.
+    monkeypatch.setattr(consolidate_module, "SCOPE_SHARE", 1.01)
+    calls = []
+    real = consolidate_module._derive
+    monkeypatch.setattr(consolidate_module, "_derive", lambda con, *, scoped: (calls.append(scoped), real(con, scoped=scoped)))
+    case = tmp_path / "case"
+    _load(case, ["tenpay"], exports)
+    assert query(case, "SELECT count(*) FROM alias_links") == [(0,)]
+    calls.clear()
+    _load_more = rpa("ingest", exports["bill_csv"], "--case", case)
+    assert _load_more.exit_code == 0, _load_more.output
+    assert calls == [True, True]  # the neighbourhood taught the link, then grew around 三哥's accounts
+    links = query(case, "SELECT alias, account, movements, status FROM alias_links ORDER BY ALL")
+    assert links == [("三哥", "wxid_zhangsan", 1, "used"), ("京东", "京东(1900000009)", 1, "used"),
+                     ("小卖部", "wxid_shop", 1, "used"), ("老王", "wxid_laowang", 3, "used")]
+    assert _movements(case) == EXPECTED
     before = _derived(case)
     _derive_all(case)
     assert _derived(case) == before

@@ -59,7 +59,7 @@ _STATUS_RANK = """CASE status WHEN 'refunded' THEN 0 WHEN 'returned' THEN 1 WHEN
                   WHEN 'closed' THEN 3 WHEN 'failed' THEN 4 ELSE 9 END"""
 
 _TEMP = ("c_s", "c_same", "c_pairs", "c_lab", "c_node", "c_nodes", "c_cand", "c_merge", "c_keys",
-         "c_person", "c_pk", "c_mv", "c_multi", "c_over", "c_fill", "c_changed", "c_total", "c_refund", "c_links", "c_old", "c_scope")
+         "c_person", "c_pk", "c_mv", "c_multi", "c_over", "c_fill", "c_changed", "c_total", "c_refund", "c_links", "c_evidence", "c_old", "c_scope")
 
 
 # New files whose neighbourhood is more than this share of the case are derived with
@@ -68,7 +68,14 @@ SCOPE_SHARE = 0.4
 
 
 class _Widen(Exception):
-    """The new sightings reach beyond their neighbourhood (new alias links): derive all."""
+    """The neighbourhood teaches alias links other than the case's (a new one, or one
+    that became ambiguous): the accounts they change are taken in and the neighbourhood
+    grown again (`alias_links` already holds the new links)."""
+
+
+# A neighbourhood grown this many times because it taught new alias links is given up
+# for a whole derivation.
+WIDEN_ROUNDS = 5
 
 
 def consolidate(con: duckdb.DuckDBPyConnection, new_sources: list[int] | None = None) -> None:
@@ -81,9 +88,11 @@ def consolidate(con: duckdb.DuckDBPyConnection, new_sources: list[int] | None = 
     derivation (`account_keys`), every sighting that shares an id with them or the same
     amount close in time between the same payer or payee, and the movements those
     belong to, grown until nothing outside can pair with anything inside. Nothing
-    outside can then change, so the result is the one the whole case would give; when
-    the new files teach a new alias link (which may change parties anywhere), or the
-    neighbourhood is most of the case, the whole case is derived."""
+    outside can then change, so the result is the one the whole case would give. When
+    the new files teach a new alias link (a nickname now known as an account, which
+    changes the parties of that nickname's movements anywhere), the accounts it changes
+    join the seed and the neighbourhood is grown again; when the neighbourhood is most
+    of the case, or keeps teaching links (WIDEN_ROUNDS), the whole case is derived."""
     seed = None
     if new_sources is not None:
         seed = f"SELECT sighting_id FROM sightings WHERE source_id IN ({', '.join(str(int(s)) for s in new_sources) or 'NULL'})"
@@ -109,20 +118,24 @@ def _consolidate(con, seed: str | None) -> None:
     try:
         # (an ingest derives a stale case whole before it loads: its own files are the seed)
         if seed is not None:
-            _person(con)  # with the alias links as they are: a new one widens to all (_Widen)
-            con.execute(
-                """CREATE OR REPLACE TEMP TABLE c_changed AS
-                   SELECT account FROM (SELECT account, person_id, key FROM c_person
-                                        EXCEPT SELECT account, person_id, key FROM account_keys)"""
-            )
-            changed = con.execute("SELECT count(*) FROM c_changed").fetchall()[0][0]
-            if changed:
-                seed = f"""{seed} UNION ALL SELECT sighting_id FROM sightings
-                           WHERE payer IN (SELECT account FROM c_changed) OR payee IN (SELECT account FROM c_changed)
-                              OR payer_name IN (SELECT account FROM c_changed) OR payee_name IN (SELECT account FROM c_changed)"""
-            elif not con.execute(f"SELECT count(*) FROM ({seed})").fetchall()[0][0]:
-                return  # nothing new, nothing resolves otherwise
-            if _scope(con, seed):
+            for round_ in range(WIDEN_ROUNDS):
+                # with the alias links as they are (or as the last round learned them)
+                _person(con)
+                con.execute(
+                    """CREATE OR REPLACE TEMP TABLE c_changed AS
+                       SELECT account FROM (SELECT account, person_id, key FROM c_person
+                                            EXCEPT SELECT account, person_id, key FROM account_keys)"""
+                )
+                changed = con.execute("SELECT count(*) FROM c_changed").fetchall()[0][0]
+                grown = seed
+                if changed:
+                    grown = f"""{seed} UNION ALL SELECT sighting_id FROM sightings
+                               WHERE payer IN (SELECT account FROM c_changed) OR payee IN (SELECT account FROM c_changed)
+                                  OR payer_name IN (SELECT account FROM c_changed) OR payee_name IN (SELECT account FROM c_changed)"""
+                elif round_ == 0 and not con.execute(f"SELECT count(*) FROM ({seed})").fetchall()[0][0]:
+                    return  # nothing new, nothing resolves otherwise
+                if not _scope(con, grown):
+                    break
                 try:
                     _derive(con, scoped=True)
                     return
@@ -337,12 +350,14 @@ def _components(con, edges: str) -> None:
 
 def _alias_links(con, scoped: bool = False) -> None:
     """Step 3: nicknames (a WeChat bill's parties) learned to be accounts (a Tenpay
-    production's) from the shared-id groups that hold both. Derived again in a
-    neighbourhood only while it teaches nothing new; else _Widen."""
-    con.execute("CREATE OR REPLACE TEMP TABLE c_links AS SELECT * FROM alias_links LIMIT 0")
+    production's) from the shared-id groups that hold both. The evidence (group, alias,
+    account) is kept in `alias_evidence`; a neighbourhood replaces the evidence of its
+    own groups (a group lies wholly inside or outside it) and counts the links again
+    over all of it. When that changes a link or its status, the new links are written
+    and _Widen is raised: the accounts they change must be derived again."""
     con.execute(
         """
-        INSERT INTO c_links
+        CREATE OR REPLACE TEMP TABLE c_evidence AS
         WITH g AS (
             SELECT l.l AS comp, s.fmt, s.payer, s.payee FROM c_lab l JOIN c_s s ON s.sid = l.n
         ),
@@ -356,26 +371,42 @@ def _alias_links(con, scoped: bool = False) -> None:
             FROM g w JOIN g t ON t.comp = w.comp AND t.fmt LIKE 'tenpay%' AND w.fmt LIKE 'wechat%'
             JOIN accounts aw ON aw.account = w.payee
             WHERE t.payee IS NOT NULL
-        ),
-        pairs AS (
-            SELECT alias, account, count(DISTINCT comp) AS movements FROM seen
-            WHERE alias <> account GROUP BY alias, account
         )
+        SELECT DISTINCT comp, alias, account FROM seen WHERE alias <> account
+        """
+    )
+    evidence = "c_evidence"
+    if scoped:
+        evidence = """(SELECT comp, alias, account FROM alias_evidence WHERE comp NOT IN (SELECT sid FROM c_scope)
+                       UNION ALL SELECT comp, alias, account FROM c_evidence)"""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE c_links AS
         SELECT alias, account, movements,
-               CASE WHEN count(*) OVER (PARTITION BY alias) = 1 THEN 'used' ELSE 'ambiguous' END
-        FROM pairs
-        ORDER BY alias, account
+               CASE WHEN count(*) OVER (PARTITION BY alias) = 1 THEN 'used' ELSE 'ambiguous' END AS status
+        FROM (SELECT alias, account, count(DISTINCT comp) AS movements FROM {evidence} GROUP BY alias, account)
         """
     )
     if scoped:
-        new = con.execute(
-            "SELECT count(*) FROM c_links l ANTI JOIN alias_links a ON a.alias = l.alias AND a.account = l.account"
+        differ = con.execute(
+            """SELECT count(*) FROM (
+                   (SELECT alias, account, status FROM c_links EXCEPT SELECT alias, account, status FROM alias_links)
+                   UNION ALL
+                   (SELECT alias, account, status FROM alias_links EXCEPT SELECT alias, account, status FROM c_links))"""
         ).fetchall()[0][0]
-        if new:
+        if differ:
+            _write_links(con)
             raise _Widen
-        return
+        con.execute("DELETE FROM alias_evidence WHERE comp IN (SELECT sid FROM c_scope)")
+    else:
+        con.execute("DELETE FROM alias_evidence")
+    con.execute("INSERT INTO alias_evidence SELECT comp, alias, account FROM c_evidence")
+    _write_links(con)
+
+
+def _write_links(con) -> None:
     con.execute("DELETE FROM alias_links")
-    con.execute("INSERT INTO alias_links SELECT * FROM c_links")
+    con.execute("INSERT INTO alias_links SELECT alias, account, movements, status FROM c_links ORDER BY alias, account")
 
 
 def _person(con) -> None:
