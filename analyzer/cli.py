@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Optional
 
+import duckdb
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -69,6 +70,14 @@ def handle_errors(fn):
         except KeyboardInterrupt:
             err.print("rpa: interrupted; the file being loaded was not kept", markup=False)
             raise typer.Exit(130) from None
+        except duckdb.OutOfMemoryException:
+            # Not the user's mistake, but not a bug to show a traceback for either: the
+            # case is bigger than the memory DuckDB may use. The step was rolled back.
+            from analyzer.db import memory_limit
+
+            err.print(f"rpa: DuckDB ran out of memory (limit {memory_limit()}); what it was writing was rolled back, "
+                      "nothing half-written is kept. Run the command again with more, e.g. RPA_MEMORY_LIMIT=2GB", markup=False)
+            raise typer.Exit(2) from None
 
     return wrapper
 

@@ -426,6 +426,11 @@ DEFAULT_MEMORY_LIMIT = "512MB"
 DEFAULT_BUSY_WAIT = 5.0
 
 
+def memory_limit() -> str:
+    """The memory DuckDB may use (env RPA_MEMORY_LIMIT, else DEFAULT_MEMORY_LIMIT)."""
+    return os.environ.get("RPA_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT
+
+
 def connect(
     path: Path, *, read_only: bool = False, new_key: str | None = None, wait: float | None = None
 ) -> CaseConnection:
@@ -437,7 +442,7 @@ def connect(
     terminal). `new_key` creates a new database encrypted with that key.
     """
     config = {
-        "memory_limit": os.environ.get("RPA_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT,
+        "memory_limit": memory_limit(),
         # No download of any kind at run time: an extension rpa needs ships with it.
         "autoinstall_known_extensions": False,
     }

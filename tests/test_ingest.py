@@ -314,3 +314,29 @@ def test_canonical_amounts_are_exact_or_rejected_in_csv_and_parquet(case, tmp_pa
     assert rpa("ingest", parquet, "--case", case).exit_code == 1
     assert query(case, "SELECT txn_id, amount, line FROM transactions WHERE txn_id LIKE 'P%'") == [("P2", Decimal("12.50"), 2)]
     assert query(case, "SELECT line, reason FROM rejects WHERE source_id = 2") == [(1, reason + "199.999")]
+
+
+def test_out_of_memory_is_one_line_and_the_same_ingest_with_more_memory_completes_the_case(tmp_path, monkeypatch):
+    # A case bigger than DuckDB's memory limit is not the user's mistake nor a parser
+    # bug: one line saying how to give DuckDB more, exit 2, nothing half-written; the
+    # same command with more memory then gives the case a single run gives.
+    from tests.conftest import ROOT
+
+    sample = ROOT / "sample_data"
+    small, full = tmp_path / "small", tmp_path / "full"
+    for case in (small, full):
+        assert rpa("init", case).exit_code == 0
+    monkeypatch.setenv("RPA_MEMORY_LIMIT", "10MB")
+    result = rpa("ingest", sample, "--case", small)
+    assert result.exit_code == 2, result.output
+    assert "rpa: DuckDB ran out of memory (limit 10MB)" in result.stderr
+    assert "RPA_MEMORY_LIMIT=2GB" in result.stderr
+    assert "Traceback" not in result.output and "rpa bug" not in result.output
+    monkeypatch.delenv("RPA_MEMORY_LIMIT")
+    assert rpa("status", "--case", small).exit_code == 0
+    for case in (small, full):
+        assert rpa("ingest", sample, "--case", case).exit_code in (0, 1)
+    count = "SELECT count(*), sum(amount) FROM transactions"
+    assert query(small, count) == query(full, count)
+    assert query(small, "SELECT count(*) FROM sightings") == query(full, "SELECT count(*) FROM sightings")
+    assert rpa("verify", "--case", small).exit_code == 0

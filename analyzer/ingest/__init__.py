@@ -278,6 +278,9 @@ def ingest_file(
         except OSError as exc:  # the file went away while it was hashed
             con.execute("ROLLBACK")
             return FileResult(path, name, "error", format=fmt, message=f"{name}: cannot read ({exc.strerror})")
+        except duckdb.OutOfMemoryException:  # not a bug: the CLI says how to give DuckDB more
+            con.execute("ROLLBACK")
+            raise
         except Exception as exc:  # a crash while loading the file: rolled back, reported as a bug
             con.execute("ROLLBACK")
             bug = exc if isinstance(exc, ParserBug) else ParserBug(fmt, "loader", name, exc)

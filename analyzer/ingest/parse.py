@@ -37,6 +37,10 @@ def stage_file(con: duckdb.DuckDBPyConnection, module: ModuleType, path: Path, n
     except OSError as exc:
         module.drop_staged(con)
         raise FormatError(f"{name}: cannot read ({exc.strerror or exc})") from None
+    except duckdb.OutOfMemoryException:
+        # not a crash of the parser: the file needs more memory than DuckDB may use
+        module.drop_staged(con)
+        raise
     except Exception as exc:
         try:
             module.drop_staged(con)
