@@ -220,7 +220,8 @@ def mutate_xlsx(data: bytes, rng: random.Random) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
         for n, content in parts.items():
-            zf.writestr(n, content)
+            # a fixed time in the zip's headers: the same run gives the same bytes
+            zf.writestr(zipfile.ZipInfo(n, date_time=(2026, 1, 1, 0, 0, 0)), content, zipfile.ZIP_DEFLATED)
     return out.getvalue()
 
 
