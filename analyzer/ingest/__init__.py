@@ -177,6 +177,21 @@ def ingest_paths(
     return results
 
 
+def _layout(path: Path, name: str, head: bytes, format: str | None, explicit: bool) -> str | FileResult:
+    """The file's layout (`format`, else detected), or the FileResult of a file not to
+    be read further: of no known layout (named, or found in a folder), or a sniff that
+    crashed (a bug)."""
+    try:
+        fmt = format or detect(path, head)
+    except ParserBug as exc:
+        return FileResult(path, name, "bug", message=str(exc), bug=exc.original)
+    if fmt is None:
+        if explicit:
+            return FileResult(path, name, "unknown", message=f"{name}: no known layout (tried {LAYOUTS_TRIED})")
+        return FileResult(path, name, "unknown", message=f"{name}: skipped, no known layout")
+    return fmt
+
+
 def _stage_small(con, path: Path, name: str, format: str | None, owner: str | None, explicit: bool,
                  file_no: int) -> StagedFile | FileResult:
     """Detect and stage a small file into the batch as file `file_no`; a FileResult
@@ -187,14 +202,9 @@ def _stage_small(con, path: Path, name: str, format: str | None, owner: str | No
         sha, size = file_digest(path)
     except OSError as exc:
         return FileResult(path, name, "error", message=f"{name}: cannot read ({exc.strerror})")
-    try:
-        fmt = format or detect(path, head)
-    except ParserBug as exc:
-        return FileResult(path, name, "bug", message=str(exc), bug=exc.original)
-    if fmt is None:
-        if explicit:
-            return FileResult(path, name, "unknown", message=f"{name}: no known layout (tried {LAYOUTS_TRIED})")
-        return FileResult(path, name, "unknown", message=f"{name}: skipped, no known layout")
+    fmt = _layout(path, name, head, format, explicit)
+    if isinstance(fmt, FileResult):
+        return fmt
     module = format_module(fmt)
     try:
         parsed = stage_file(con, module, path, name, fmt, owner)
@@ -230,14 +240,9 @@ def ingest_file(
         return FileResult(path, name, "error", message=f"{name}: cannot read ({exc.strerror})")
 
     # Detected first: a file of no known layout is not read further.
-    try:
-        fmt = format or detect(path, head)
-    except ParserBug as exc:
-        return FileResult(path, name, "bug", message=str(exc), bug=exc.original)
-    if fmt is None:
-        if explicit:
-            return FileResult(path, name, "unknown", message=f"{name}: no known layout (tried {LAYOUTS_TRIED})")
-        return FileResult(path, name, "unknown", message=f"{name}: skipped, no known layout")
+    fmt = _layout(path, name, head, format, explicit)
+    if isinstance(fmt, FileResult):
+        return fmt
 
     # A file already ingested (same SHA-256) adds nothing. Only a stored source of the
     # same size can be the same file: then hash first and check; otherwise the hash is
