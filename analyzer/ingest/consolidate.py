@@ -58,8 +58,16 @@ _VIEW_RANK = "CASE direction WHEN 'both' THEN 0 WHEN 'out' THEN 1 WHEN 'neutral'
 _STATUS_RANK = """CASE status WHEN 'refunded' THEN 0 WHEN 'returned' THEN 1 WHEN 'partly_refunded' THEN 2
                   WHEN 'closed' THEN 3 WHEN 'failed' THEN 4 ELSE 9 END"""
 
+# A movement's fields that another of its sightings fills when the one that speaks for
+# it leaves them empty.
+_FILLED = ("match_id", "payer", "payee", "payer_name", "payee_name", "memo", "refund_ref")
+
+# The columns of `sightings` a movement is written from (not the raw cells).
+_FIELDS = """sighting_id, source_id, line, txn_id, match_id, ts, payer, payee, payer_name, payee_name, amount,
+             direction, kind, status, channel, memo, raw_type, raw_status, refund_ref"""
+
 _TEMP = ("c_s", "c_same", "c_pairs", "c_lab", "c_node", "c_nodes", "c_cand", "c_merge", "c_keys",
-         "c_person", "c_pk", "c_mv", "c_multi", "c_single", "c_over", "c_fill", "c_changed", "c_total", "c_refund", "c_links", "c_evidence", "c_old", "c_scope")
+         "c_person", "c_pk", "c_mv", "c_single", "c_over", "c_fill", "c_changed", "c_total", "c_refund", "c_links", "c_evidence", "c_old", "c_scope")
 
 
 # New files whose neighbourhood is more than this share of the case are derived with
@@ -258,13 +266,24 @@ def is_stale(con: duckdb.DuckDBPyConnection) -> bool:
 
 
 def _sightings(con, scoped: bool = False) -> None:
+    """c_s: what matching reads of each sighting, and no more (the memo, status texts and
+    raw cells are read from `sightings` when the movements are written): every join of
+    the derivation holds these rows, and at 10M sightings the wide ones did not fit in
+    the memory limit."""
     # ckey: a content key (the file's SHA-256 and the line), the tie-break of every choice.
+    # rank: which sighting speaks for a movement (_LAYOUT_RANK, then _VIEW_RANK);
+    # srank: whose status wins (_STATUS_RANK); has: which fields a sighting fills (_FILLED).
+    has = " + ".join(f"CASE WHEN s.{c} IS NOT NULL THEN {1 << i} ELSE 0 END" for i, c in enumerate(_FILLED))
     con.execute(
-        """
+        f"""
         CREATE OR REPLACE TEMP TABLE c_s AS
-        SELECT s.sighting_id AS sid, s.source_id, s.line, src.format AS fmt, hash(src.sha256, s.line) AS ckey,
-               s.txn_id, s.match_id, s.packet_id, s.ts, s.amount, s.direction, s.kind, s.status, s.channel,
-               s.payer, s.payee, s.payer_name, s.payee_name, s.refund_ref, s.memo, s.raw_type, s.raw_status,
+        SELECT s.sighting_id AS sid, s.source_id, s.line, hash(src.sha256, s.line) AS ckey,
+               CAST({_LAYOUT_RANK.replace('fmt', 'src.format')} AS UTINYINT) AS layout,
+               CAST(({_LAYOUT_RANK.replace('fmt', 'src.format')}) * 10 + ({_VIEW_RANK.replace('direction', 's.direction')}) AS UTINYINT) AS rank,
+               CAST({_STATUS_RANK.replace('status', 's.status')} AS UTINYINT) AS srank,
+               CAST({has} AS UTINYINT) AS has,
+               s.txn_id, s.match_id, s.packet_id, s.ts, s.amount, s.direction, s.kind,
+               s.payer, s.payee, s.payer_name, s.payee_name,
                s.kind = 'group_red_packet' AND s.payee IS NULL AND s.direction IN ('out', 'both') AS is_total
         FROM sightings s JOIN sources src USING (source_id)
         """ + ("WHERE s.sighting_id IN (SELECT sid FROM c_scope)" if scoped else "")
@@ -359,16 +378,16 @@ def _alias_links(con, scoped: bool = False) -> None:
         """
         CREATE OR REPLACE TEMP TABLE c_evidence AS
         WITH g AS (
-            SELECT l.l AS comp, s.fmt, s.payer, s.payee FROM c_lab l JOIN c_s s ON s.sid = l.n
+            SELECT l.l AS comp, s.layout, s.payer, s.payee FROM c_lab l JOIN c_s s ON s.sid = l.n
         ),
         seen AS (
             SELECT w.comp, aw.norm AS alias, t.payer AS account
-            FROM g w JOIN g t ON t.comp = w.comp AND t.fmt LIKE 'tenpay%' AND w.fmt LIKE 'wechat%'
+            FROM g w JOIN g t ON t.comp = w.comp AND t.layout = 0 AND w.layout = 2
             JOIN accounts aw ON aw.account = w.payer
             WHERE t.payer IS NOT NULL
             UNION
             SELECT w.comp, aw.norm, t.payee
-            FROM g w JOIN g t ON t.comp = w.comp AND t.fmt LIKE 'tenpay%' AND w.fmt LIKE 'wechat%'
+            FROM g w JOIN g t ON t.comp = w.comp AND t.layout = 0 AND w.layout = 2
             JOIN accounts aw ON aw.account = w.payee
             WHERE t.payee IS NOT NULL
         )
@@ -442,11 +461,13 @@ def _person(con) -> None:
 
 
 def _keys(con) -> None:
-    """Each sighting's parties as persons and as matching keys (c_person)."""
+    """c_keys: each sighting's parties as persons and as matching keys (c_person), with
+    the fields of c_s that pairing and writing read, so that those joins have one table
+    of numbers to join, not two."""
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE c_keys AS
-        SELECT s.sid,
+        SELECT s.sid, s.source_id, s.line, s.ckey, s.rank, s.srank, s.has, s.ts, s.amount, s.direction, s.is_total,
                coalesce(p.person_id, pn.person_id) AS payer_person, coalesce(q.person_id, qn.person_id) AS payee_person,
                coalesce(p.person_id, pn.person_id, p.key) AS payer_key, coalesce(q.person_id, qn.person_id, q.key) AS payee_key
         FROM c_s s
@@ -464,7 +485,7 @@ def _parties_amount_time(con) -> None:
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE c_node AS
-        SELECT s.sid, coalesce(l.l, r.rep, s.sid) AS node
+        SELECT s.sid, coalesce(l.l, r.rep, s.sid) AS node, s.source_id, l.l AS comp, r.rep IS NOT NULL AS same_row
         FROM c_s s
         LEFT JOIN c_same r ON r.sid = s.sid
         LEFT JOIN c_lab l ON l.n = coalesce(r.rep, s.sid)
@@ -473,7 +494,7 @@ def _parties_amount_time(con) -> None:
     _node_table(con, "true")
     # Round 1 over every node finds the candidates; later rounds only look at nodes that
     # had one (merging moves a node's time by at most MATCH_SECONDS).
-    con.execute(f"CREATE OR REPLACE TEMP TABLE c_cand AS {_candidate_pairs('c_nodes')}")
+    _candidates(con)
     for _ in range(ROUNDS):
         con.execute(
             """
@@ -489,52 +510,69 @@ def _parties_amount_time(con) -> None:
             break
         con.execute("UPDATE c_node SET node = m.keep FROM c_merge m WHERE c_node.node = m.gone")
         _node_table(con, "node IN (SELECT a FROM c_cand UNION SELECT b FROM c_cand)")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE c_cand AS {_candidate_pairs('c_nodes')}")
+        _candidates(con)
 
 
 def _node_table(con, where: str) -> None:
-    """c_nodes: each node's time (its earliest), amount, parties, files and content key.
-    Most nodes are one sighting: those are taken as they are, only the others grouped."""
+    """c_nodes: each node's time (its earliest), amount, parties and content key (its
+    files are its rows in c_node). Most nodes are one sighting: those are taken as they
+    are, only the others grouped."""
+    # No list of a node's files here: list states do not spill, and at 10M sightings
+    # they did not fit in the memory limit.
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE c_nodes AS
         WITH members AS (SELECT node FROM c_node WHERE {where} GROUP BY node HAVING count(*) > 1)
-        SELECT n.node, min(s.ts) AS ts, min(s.amount) AS amount, min(k.payer_key) AS payer_key,
-               min(k.payee_key) AS payee_key, list(DISTINCT s.source_id) AS sources, min(s.ckey) AS nkey,
-               bool_and(s.is_total) AS is_total
-        FROM c_node n SEMI JOIN members m ON m.node = n.node JOIN c_s s USING (sid) JOIN c_keys k USING (sid)
+        SELECT n.node, min(k.ts) AS ts, min(k.amount) AS amount, min(k.payer_key) AS payer_key,
+               min(k.payee_key) AS payee_key, min(k.ckey) AS nkey, bool_and(k.is_total) AS is_total
+        FROM c_node n SEMI JOIN members m ON m.node = n.node JOIN c_keys k USING (sid)
         GROUP BY n.node
         UNION ALL
-        SELECT n.node, s.ts, s.amount, k.payer_key, k.payee_key, [s.source_id], s.ckey, s.is_total
-        FROM c_node n ANTI JOIN members m ON m.node = n.node JOIN c_s s USING (sid) JOIN c_keys k USING (sid)
+        SELECT n.node, k.ts, k.amount, k.payer_key, k.payee_key, k.ckey, k.is_total
+        FROM c_node n ANTI JOIN members m ON m.node = n.node JOIN c_keys k USING (sid)
         WHERE {where}
         """
     )
 
 
-def _candidate_pairs(nodes: str) -> str:
-    """Pairs of nodes that may be one movement: same parties and amount, times within
-    MATCH_SECONDS, seen in no common file. Joined on time buckets of MATCH_SECONDS (each
-    node in its own and the two next to it) so that a pair of busy parties costs
-    pairs close in time, not all pairs."""
-    return f"""
+def _candidates(con) -> None:
+    """c_cand: pairs of nodes (of c_nodes) that may be one movement: same parties and
+    amount, times within MATCH_SECONDS, seen in no common file. Joined on time buckets of
+    MATCH_SECONDS (each node in its own and the two next to it) so that a pair of busy
+    parties costs pairs close in time, not all pairs."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE c_cand AS
         WITH n0 AS (
-            SELECT *, CAST(floor(epoch(ts) / {MATCH_SECONDS}) AS BIGINT) AS bucket FROM {nodes}
+            SELECT *, CAST(floor(epoch(ts) / {MATCH_SECONDS}) AS BIGINT) AS bucket FROM c_nodes
             WHERE payer_key IS NOT NULL AND payee_key IS NOT NULL AND NOT is_total
         ),
         -- only where two files show the same parties and amount close in time: a file's
         -- own thousand alike rows never pair among themselves, and must not cost pairs
-        src AS (SELECT payer_key, payee_key, amount, bucket, unnest(sources) AS source_id FROM n0),
+        src AS (SELECT n0.payer_key, n0.payee_key, n0.amount, n0.bucket, f.source_id FROM n0 JOIN c_node f USING (node)),
         near AS (SELECT payer_key, payee_key, amount, unnest([bucket - 1, bucket, bucket + 1]) AS bucket, source_id FROM src),
-        busy AS (SELECT payer_key, payee_key, amount, bucket FROM near GROUP BY ALL HAVING count(DISTINCT source_id) > 1),
+        busy AS (SELECT payer_key, payee_key, amount, bucket FROM near GROUP BY ALL HAVING min(source_id) <> max(source_id)),
         n AS (SELECT n0.* FROM n0 SEMI JOIN busy USING (payer_key, payee_key, amount, bucket)),
         spread AS (SELECT *, unnest([bucket - 1, bucket, bucket + 1]) AS near FROM n)
         SELECT a.node AS a, b.node AS b, abs(epoch(a.ts) - epoch(b.ts)) AS gap, b.nkey AS bkey
         FROM n a JOIN spread b
           ON b.near = a.bucket AND a.payer_key = b.payer_key AND a.payee_key = b.payee_key AND a.amount = b.amount
         WHERE a.node <> b.node AND abs(epoch(a.ts) - epoch(b.ts)) <= {MATCH_SECONDS}
-          AND NOT list_has_any(a.sources, b.sources)
-    """
+        """
+    )
+    # Nodes seen in a common file are two movements (a file never shows one twice). Apart
+    # from the pairing, over the few nodes that have a candidate.
+    con.execute(
+        """
+        DELETE FROM c_cand WHERE (a, b) IN (
+            WITH ends AS (
+                SELECT f.node, f.source_id FROM c_node f
+                SEMI JOIN (SELECT a AS node FROM c_cand UNION SELECT b FROM c_cand) e USING (node)
+            )
+            SELECT (p.a, p.b) FROM c_cand p JOIN ends x ON x.node = p.a JOIN ends y ON y.node = p.b AND y.source_id = x.source_id
+        )
+        """
+    )
 
 
 def _packets(con) -> None:
@@ -570,7 +608,7 @@ def _packets(con) -> None:
         CREATE OR REPLACE TEMP TABLE c_total AS
         WITH nodes AS (
             SELECT n.node, p.pk, bool_and(s.is_total) AS is_total, min(s.amount) AS amount
-            FROM c_node n JOIN c_s s USING (sid) JOIN c_pk p USING (node) GROUP BY n.node, p.pk
+            FROM c_node n JOIN c_keys s USING (sid) JOIN c_pk p USING (node) GROUP BY n.node, p.pk
         ),
         shares AS (SELECT pk, sum(amount) AS shares, min(node) AS first_share FROM nodes WHERE NOT is_total GROUP BY pk)
         SELECT t.node, t.pk, t.amount AS total, sh.shares, t.amount - sh.shares AS rest, sh.first_share
@@ -586,7 +624,7 @@ def _write(con, scoped: bool = False) -> None:
         """
         CREATE OR REPLACE TEMP TABLE c_mv AS
         SELECT n.sid, coalesce(t.first_share, n.node) AS node,
-               CASE WHEN t.first_share IS NOT NULL THEN 'group packet total' END AS via_total
+               CASE WHEN t.first_share IS NOT NULL THEN 'group packet total' END AS via_total, n.comp, n.same_row
         FROM c_node n LEFT JOIN c_total t ON t.node = n.node AND t.rest <= 0
         """
     )
@@ -601,69 +639,68 @@ def _write(con, scoped: bool = False) -> None:
     con.execute(
         """
         INSERT INTO sighting_movements
-        WITH ids AS (SELECT node, min(sid) FILTER (WHERE via_total IS NULL) AS movement_id FROM c_mv GROUP BY node),
-        comp AS (SELECT n.sid, l.l FROM c_node n LEFT JOIN c_same r ON r.sid = n.sid JOIN c_lab l ON l.n = coalesce(r.rep, n.sid))
+        WITH ids AS (
+            SELECT node, min(sid) FILTER (WHERE via_total IS NULL) AS movement_id,
+                   arg_min_null(comp, sid) FILTER (WHERE via_total IS NULL) AS first_comp
+            FROM c_mv GROUP BY node
+        )
         SELECT m.sid, i.movement_id,
                CASE WHEN m.sid = i.movement_id THEN 'first'
                     WHEN m.via_total IS NOT NULL THEN m.via_total
-                    WHEN m.sid IN (SELECT sid FROM c_same) THEN 'same row'
-                    WHEN c.l IS NOT NULL AND c.l = cf.l THEN 'shared id'
+                    WHEN m.same_row THEN 'same row'
+                    WHEN m.comp IS NOT NULL AND m.comp = i.first_comp THEN 'shared id'
                     ELSE 'parties+amount+time' END
         FROM c_mv m JOIN ids i USING (node)
-        LEFT JOIN comp c ON c.sid = m.sid
-        LEFT JOIN comp cf ON cf.sid = i.movement_id
         """
     )
     # Most movements have one sighting: their fields are that sighting's, read straight
     # from `sightings`. The others take each field from the sighting that speaks for
     # them (_LAYOUT_RANK, _VIEW_RANK, then the content key), a field it leaves empty
     # from the next that has it; the status by _STATUS_RANK.
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE c_multi AS
-        SELECT movement_id FROM sighting_movements
-        -- a movement derived here has all its sightings here (the scope holds whole movements)
-        WHERE matched_on <> 'group packet total' AND sighting_id IN (SELECT sid FROM c_s)
-        GROUP BY movement_id HAVING count(*) > 1
-        """
-    )
     # One orderable key per sighting: its rank in the high bits, the content key below.
-    pref = f"(({_LAYOUT_RANK}) * 10 + ({_VIEW_RANK}))::HUGEINT * 18446744073709551616 + s.ckey"
-    status_pref = f"({_STATUS_RANK.replace('status', 's.status')})::HUGEINT * 18446744073709551616 * 100 + {pref}"
+    pref = "s.rank::HUGEINT * 18446744073709551616 + s.ckey"
+    status_pref = f"s.srank::HUGEINT * 18446744073709551616 * 100 + {pref}"
 
-    fallbacks = ("match_id", "payer", "payee", "payer_name", "payee_name", "memo", "refund_ref")
     # Which sighting gives each field, as sighting ids: fixed-size aggregate states,
     # which DuckDB can spill (arg_min over the texts themselves ran out of memory at 1M
     # movements under the 512 MB limit).
-    picks = ", ".join(f"arg_min(s.sid, {pref}) FILTER (WHERE s.{c} IS NOT NULL) AS {c}_sid" for c in fallbacks)
+    picks = ", ".join(f"arg_min(s.sid, {pref}) FILTER (WHERE s.has & {1 << i} <> 0) AS {c}_sid" for i, c in enumerate(_FILLED))
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE c_over AS
-        SELECT l.movement_id, min(n.node) AS node, arg_min(s.sid, {pref}) AS primary_sid, {picks},
+        SELECT min(s.sid) AS movement_id, n.node, arg_min(s.sid, {pref}) AS primary_sid, {picks},
                arg_min(s.sid, {status_pref}) AS status_sid,
                bool_or(s.direction IN ('out', 'neutral', 'both')) AS seen_by_payer,
                bool_or(s.direction IN ('in', 'both')) AS seen_by_payee,
-               min(k.payer_person) AS payer_person, min(k.payee_person) AS payee_person,
-               min(s.source_id) FILTER (WHERE s.sid = l.movement_id) AS source_id,
-               min(s.line) FILTER (WHERE s.sid = l.movement_id) AS line
-        FROM c_multi m JOIN sighting_movements l ON l.movement_id = m.movement_id
-        JOIN c_s s ON s.sid = l.sighting_id JOIN c_keys k ON k.sid = l.sighting_id JOIN c_mv n ON n.sid = l.sighting_id
-        WHERE l.matched_on <> 'group packet total'
-        GROUP BY l.movement_id
+               min(s.payer_person) AS payer_person, min(s.payee_person) AS payee_person,
+               arg_min(s.source_id, s.sid) AS source_id, arg_min(s.line, s.sid) AS line
+        FROM c_mv n JOIN c_keys s USING (sid)
+        WHERE n.via_total IS NULL
+        GROUP BY n.node HAVING count(*) > 1
         """
     )
     # The primary sighting gives every field it has; the few movements where another
     # sighting fills one it lacks, or says what finally happened (the status), are
     # looked up apart, so that the big join is one.
-    others = [f"{c}_sid" for c in fallbacks] + ["status_sid"]
+    # c_fill(movement_id, field, value): one row per field taken from another sighting
+    # than the primary (fields numbered as in _FILLED, then status and raw_status), read
+    # from `sightings` in one join (a join per field each held a table of every sighting).
+    fields = [*_FILLED, "status", "raw_status"]
+    sids = [f"{c}_sid" for c in _FILLED] + ["status_sid", "status_sid"]
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE c_fill AS
-        SELECT o.movement_id, {', '.join(f"x_{c}.{c}" for c in fallbacks)}, x_status.status, x_status.raw_status
-        FROM (SELECT * FROM c_over WHERE {' OR '.join(f"{c} <> primary_sid" for c in others)}) o
-        {' '.join(f"LEFT JOIN c_s x_{c} ON x_{c}.sid = o.{c}_sid" for c in (*fallbacks, "status"))}
+        WITH picks AS (
+            SELECT movement_id, primary_sid, unnest(range({len(fields)})) AS field, unnest([{', '.join(sids)}]) AS sid
+            FROM c_over WHERE {' OR '.join(f"{c} <> primary_sid" for c in sids)}
+        )
+        SELECT p.movement_id, CAST(p.field AS UTINYINT) AS field,
+               CASE p.field {' '.join(f"WHEN {i} THEN s.{c}" for i, c in enumerate(fields))} END AS value
+        FROM picks p JOIN sightings s ON s.sighting_id = p.sid
+        WHERE p.sid <> p.primary_sid
         """
     )
+    fill = {c: f"x_{c}.value" for c in fields}
     if scoped:
         con.execute("DELETE FROM movement_rows WHERE id IN (SELECT movement_id FROM c_old)")
     else:
@@ -678,40 +715,42 @@ def _write(con, scoped: bool = False) -> None:
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE c_single AS
-        SELECT l.sighting_id AS sid, m.node FROM sighting_movements l JOIN c_mv m ON m.sid = l.sighting_id
-        WHERE l.matched_on = 'first' AND l.movement_id NOT IN (SELECT movement_id FROM c_multi)
+        SELECT min(sid) AS sid, node FROM c_mv WHERE via_total IS NULL GROUP BY node HAVING count(*) = 1
         """
     )
     con.execute(
         f"""
         INSERT INTO movement_rows
-        SELECT s.sid, s.txn_id, s.match_id, pk.pk, s.ts, s.payer, s.payee, s.payer_name, s.payee_name,
+        SELECT s.sighting_id, s.txn_id, s.match_id, pk.pk, s.ts, s.payer, s.payee, s.payer_name, s.payee_name,
                CASE WHEN t.rest > 0 THEN t.rest ELSE s.amount END,
                CASE WHEN pk.pk IS NOT NULL THEN 'group_red_packet' ELSE s.kind END,
                s.status, s.channel, s.memo, s.raw_type, s.raw_status, s.refund_ref, NULL,
                s.direction IN ('out', 'neutral', 'both'), s.direction IN ('in', 'both'),
                s.source_id, s.line, k.payer_person, k.payee_person
-        FROM (SELECT * FROM c_s SEMI JOIN c_single u ON u.sid = c_s.sid) s
-        JOIN c_single m ON m.sid = s.sid
-        JOIN (SELECT * FROM c_keys SEMI JOIN c_single u ON u.sid = c_keys.sid) k ON k.sid = s.sid
+        FROM (SELECT {_FIELDS} FROM sightings SEMI JOIN c_single u ON u.sid = sightings.sighting_id) s
+        JOIN c_single m ON m.sid = s.sighting_id
+        JOIN (SELECT * FROM c_keys SEMI JOIN c_single u ON u.sid = c_keys.sid) k ON k.sid = s.sighting_id
         {packet}
         """
     )
     con.execute(
         f"""
         INSERT INTO movement_rows
-        SELECT m.movement_id, p.txn_id, coalesce(p.match_id, x.match_id), pk.pk, p.ts, coalesce(p.payer, x.payer),
-               coalesce(p.payee, x.payee), coalesce(p.payer_name, x.payer_name), coalesce(p.payee_name, x.payee_name),
+        SELECT m.movement_id, p.txn_id, coalesce(p.match_id, {fill['match_id']}), pk.pk, p.ts, coalesce(p.payer, {fill['payer']}),
+               coalesce(p.payee, {fill['payee']}), coalesce(p.payer_name, {fill['payer_name']}), coalesce(p.payee_name, {fill['payee_name']}),
                CASE WHEN t.rest > 0 THEN t.rest ELSE p.amount END,
                CASE WHEN pk.pk IS NOT NULL THEN 'group_red_packet' ELSE p.kind END,
-               CASE WHEN m.status_sid = m.primary_sid THEN p.status ELSE x.status END, p.channel,
-               coalesce(p.memo, x.memo), p.raw_type,
+               CASE WHEN m.status_sid = m.primary_sid THEN p.status ELSE {fill['status']} END, p.channel,
+               coalesce(p.memo, {fill['memo']}), p.raw_type,
                -- the status text of the sighting whose status was taken (not of the primary)
-               CASE WHEN m.status_sid = m.primary_sid THEN p.raw_status ELSE x.raw_status END, coalesce(p.refund_ref, x.refund_ref), NULL,
+               CASE WHEN m.status_sid = m.primary_sid THEN p.raw_status ELSE {fill['raw_status']} END,
+               coalesce(p.refund_ref, {fill['refund_ref']}), NULL,
                m.seen_by_payer, m.seen_by_payee, m.source_id, m.line, m.payer_person, m.payee_person
         FROM c_over m
-        JOIN (SELECT * FROM c_s SEMI JOIN c_over o ON o.primary_sid = c_s.sid) p ON p.sid = m.primary_sid
-        LEFT JOIN c_fill x ON x.movement_id = m.movement_id
+        JOIN (SELECT {_FIELDS} FROM sightings SEMI JOIN c_over o ON o.primary_sid = sightings.sighting_id) p
+          ON p.sighting_id = m.primary_sid
+        {' '.join(f"LEFT JOIN (SELECT movement_id, value FROM c_fill WHERE field = {i}) x_{c} ON x_{c}.movement_id = m.movement_id"
+                  for i, c in enumerate(fields))}
         {packet}
         """
     )
@@ -740,15 +779,19 @@ def _refunds(con, scoped: bool = False) -> None:
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE c_refund AS
-        WITH ids AS (
+        -- the ids refunds name, then the sightings that carry one (not every sighting's ids)
+        WITH refs AS (SELECT DISTINCT refund_ref AS ref FROM movement_rows WHERE kind = 'refund' AND refund_ref IS NOT NULL {mine}),
+        ids AS (
             SELECT l.movement_id, unnest([s.txn_id, s.match_id, s.packet_id]) AS ref
-            FROM sighting_movements l JOIN sightings s USING (sighting_id)
+            FROM (SELECT sighting_id, txn_id, match_id, packet_id FROM sightings
+                  WHERE txn_id IN (SELECT ref FROM refs) OR match_id IN (SELECT ref FROM refs) OR packet_id IN (SELECT ref FROM refs)) s
+            JOIN sighting_movements l USING (sighting_id)
             {"WHERE l.sighting_id IN (SELECT sid FROM c_s)" if scoped else ""}
         ),
         named AS (
             SELECT r.id AS rid, o.id, o.ts, o.payee, o.txn_id, o.amount, count(*) OVER (PARTITION BY r.id) AS candidates
             FROM movement_rows r
-            JOIN (SELECT DISTINCT movement_id, ref FROM ids WHERE ref IS NOT NULL) i ON i.ref = r.refund_ref
+            JOIN (SELECT DISTINCT movement_id, ref FROM ids WHERE ref IN (SELECT ref FROM refs)) i ON i.ref = r.refund_ref
             JOIN movement_rows o ON o.id = i.movement_id AND o.kind <> 'refund'
             WHERE r.kind = 'refund' {mine.replace('AND id', 'AND r.id')}
         )
