@@ -66,8 +66,8 @@ _FILLED = ("match_id", "payer", "payee", "payer_name", "payee_name", "memo", "re
 _FIELDS = """sighting_id, source_id, line, txn_id, match_id, ts, payer, payee, payer_name, payee_name, amount,
              direction, kind, status, channel, memo, raw_type, raw_status, refund_ref"""
 
-_TEMP = ("c_s", "c_same", "c_pairs", "c_lab", "c_node", "c_nodes", "c_cand", "c_merge", "c_keys",
-         "c_person", "c_pk", "c_mv", "c_single", "c_over", "c_fill", "c_changed", "c_total", "c_refund", "c_links", "c_evidence", "c_old", "c_scope")
+_TEMP = ("c_s", "c_same", "c_r", "c_pairs", "c_lab", "c_node", "c_nodes", "c_cand", "c_merge", "c_keys",
+         "c_person", "c_pk", "c_mv", "c_fillrow", "c_primary", "c_single", "c_over", "c_fill", "c_changed", "c_total", "c_refund", "c_links", "c_evidence", "c_old", "c_scope")
 
 
 # New files whose neighbourhood is more than this share of the case are derived with
@@ -311,33 +311,42 @@ def _shared_ids(con) -> None:
     compatible = """
         (a.payer_base IS NULL OR b.payer_base IS NULL OR a.payer_base = b.payer_base)
         AND (a.payee_base IS NULL OR b.payee_base IS NULL OR a.payee_base = b.payee_base)"""
+    # The sightings that carry an id; their parties' bases only where a shared match_id
+    # alone is checked against them (the accounts joins cost a second at 1M sightings).
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE c_r AS
+        SELECT sid, source_id, ckey, ts, amount, txn_id, match_id, payer, payee, payer_name, payee_name FROM c_s
+        WHERE (txn_id IS NOT NULL OR match_id IS NOT NULL) AND sid NOT IN (SELECT sid FROM c_same)
+        """
+    )
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE c_pairs AS
-        WITH r AS (
-            SELECT s.sid, s.source_id, s.ckey, s.ts, s.amount, s.txn_id, s.match_id,
+        WITH m AS (
+            SELECT s.sid, s.source_id, s.ckey, s.ts, s.amount, s.match_id,
                    coalesce(a_p.person_id, n_p.person_id, a_p.norm) AS payer_base,
                    coalesce(a_q.person_id, n_q.person_id, a_q.norm) AS payee_base
-            FROM c_s s
+            FROM c_r s
             LEFT JOIN accounts a_p ON a_p.account = s.payer
             LEFT JOIN accounts n_p ON n_p.account = s.payer_name
             LEFT JOIN accounts a_q ON a_q.account = s.payee
             LEFT JOIN accounts n_q ON n_q.account = s.payee_name
-            WHERE (s.txn_id IS NOT NULL OR s.match_id IS NOT NULL) AND s.sid NOT IN (SELECT sid FROM c_same)
+            WHERE s.match_id IS NOT NULL
         ),
         pairs AS (
             SELECT a.sid AS a, b.sid AS b, a.source_id AS sa, b.source_id AS sb, a.ckey AS akey, b.ckey AS bkey,
                    abs(epoch(a.ts) - epoch(b.ts)) AS gap
-            FROM r a JOIN r b ON a.txn_id = b.txn_id AND a.amount = b.amount AND a.source_id <> b.source_id
+            FROM c_r a JOIN c_r b ON a.txn_id = b.txn_id AND a.amount = b.amount AND a.source_id <> b.source_id
             UNION
             SELECT a.sid, b.sid, a.source_id, b.source_id, a.ckey, b.ckey, abs(epoch(a.ts) - epoch(b.ts))
-            FROM r a JOIN r b ON a.txn_id = b.match_id AND a.amount = b.amount AND a.source_id <> b.source_id
+            FROM c_r a JOIN c_r b ON a.txn_id = b.match_id AND a.amount = b.amount AND a.source_id <> b.source_id
             UNION
             SELECT b.sid, a.sid, b.source_id, a.source_id, b.ckey, a.ckey, abs(epoch(a.ts) - epoch(b.ts))
-            FROM r a JOIN r b ON a.txn_id = b.match_id AND a.amount = b.amount AND a.source_id <> b.source_id
+            FROM c_r a JOIN c_r b ON a.txn_id = b.match_id AND a.amount = b.amount AND a.source_id <> b.source_id
             UNION
             SELECT a.sid, b.sid, a.source_id, b.source_id, a.ckey, b.ckey, abs(epoch(a.ts) - epoch(b.ts))
-            FROM r a JOIN r b ON a.match_id = b.match_id AND a.amount = b.amount AND a.source_id <> b.source_id
+            FROM m a JOIN m b ON a.match_id = b.match_id AND a.amount = b.amount AND a.source_id <> b.source_id
             WHERE {compatible}
         )
         SELECT a, b FROM pairs
@@ -700,7 +709,15 @@ def _write(con, scoped: bool = False) -> None:
         WHERE p.sid <> p.primary_sid
         """
     )
-    fill = {c: f"x_{c}.value" for c in fields}
+    # one row per movement that takes a field from another sighting
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE c_fillrow AS
+        SELECT movement_id, {', '.join(f"max(value) FILTER (WHERE field = {i}) AS {c}" for i, c in enumerate(fields))}
+        FROM c_fill GROUP BY movement_id
+        """
+    )
+    fill = {c: f"x.{c}" for c in fields}
     if scoped:
         con.execute("DELETE FROM movement_rows WHERE id IN (SELECT movement_id FROM c_old)")
     else:
@@ -709,13 +726,15 @@ def _write(con, scoped: bool = False) -> None:
         LEFT JOIN c_pk pk ON pk.node = m.node
         LEFT JOIN c_total t ON t.node = m.node
     """
-    # The sightings of single-sighting movements first, then their fields: c_s filtered
-    # by a semi join before it is joined (joined directly, DuckDB built its hash table on
-    # the wide side: 6.7 s against 1.8 s at 1M sightings).
+    # Single-sighting movements: their sighting, node and persons first (one join at a
+    # time), then their fields from `sightings` in one join: several joins of millions
+    # of rows in one statement ran out of memory at 10M sightings.
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE c_single AS
-        SELECT min(sid) AS sid, node FROM c_mv WHERE via_total IS NULL GROUP BY node HAVING count(*) = 1
+        SELECT m.sid, m.node, k.payer_person, k.payee_person
+        FROM (SELECT min(sid) AS sid, node FROM c_mv WHERE via_total IS NULL GROUP BY node HAVING count(*) = 1) m
+        JOIN c_keys k USING (sid)
         """
     )
     con.execute(
@@ -726,31 +745,35 @@ def _write(con, scoped: bool = False) -> None:
                CASE WHEN pk.pk IS NOT NULL THEN 'group_red_packet' ELSE s.kind END,
                s.status, s.channel, s.memo, s.raw_type, s.raw_status, s.refund_ref, NULL,
                s.direction IN ('out', 'neutral', 'both'), s.direction IN ('in', 'both'),
-               s.source_id, s.line, k.payer_person, k.payee_person
-        FROM (SELECT {_FIELDS} FROM sightings SEMI JOIN c_single u ON u.sid = sightings.sighting_id) s
-        JOIN c_single m ON m.sid = s.sighting_id
-        JOIN (SELECT * FROM c_keys SEMI JOIN c_single u ON u.sid = c_keys.sid) k ON k.sid = s.sighting_id
+               s.source_id, s.line, m.payer_person, m.payee_person
+        FROM (SELECT {_FIELDS} FROM sightings) s JOIN c_single m ON m.sid = s.sighting_id
         {packet}
+        """
+    )
+    # the primary sighting's fields, one join; then the fills and packets, one join each
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE c_primary AS
+        SELECT m.movement_id, m.node, m.status_sid = m.primary_sid AS own_status, m.seen_by_payer, m.seen_by_payee,
+               m.source_id AS first_source_id, m.line AS first_line, m.payer_person, m.payee_person,
+               p.* EXCLUDE (sighting_id, source_id, line)
+        FROM (SELECT {_FIELDS} FROM sightings) p JOIN c_over m ON m.primary_sid = p.sighting_id
         """
     )
     con.execute(
         f"""
         INSERT INTO movement_rows
-        SELECT m.movement_id, p.txn_id, coalesce(p.match_id, {fill['match_id']}), pk.pk, p.ts, coalesce(p.payer, {fill['payer']}),
-               coalesce(p.payee, {fill['payee']}), coalesce(p.payer_name, {fill['payer_name']}), coalesce(p.payee_name, {fill['payee_name']}),
-               CASE WHEN t.rest > 0 THEN t.rest ELSE p.amount END,
-               CASE WHEN pk.pk IS NOT NULL THEN 'group_red_packet' ELSE p.kind END,
-               CASE WHEN m.status_sid = m.primary_sid THEN p.status ELSE {fill['status']} END, p.channel,
-               coalesce(p.memo, {fill['memo']}), p.raw_type,
+        SELECT m.movement_id, m.txn_id, coalesce(m.match_id, {fill['match_id']}), pk.pk, m.ts, coalesce(m.payer, {fill['payer']}),
+               coalesce(m.payee, {fill['payee']}), coalesce(m.payer_name, {fill['payer_name']}), coalesce(m.payee_name, {fill['payee_name']}),
+               CASE WHEN t.rest > 0 THEN t.rest ELSE m.amount END,
+               CASE WHEN pk.pk IS NOT NULL THEN 'group_red_packet' ELSE m.kind END,
+               CASE WHEN m.own_status THEN m.status ELSE {fill['status']} END, m.channel,
+               coalesce(m.memo, {fill['memo']}), m.raw_type,
                -- the status text of the sighting whose status was taken (not of the primary)
-               CASE WHEN m.status_sid = m.primary_sid THEN p.raw_status ELSE {fill['raw_status']} END,
-               coalesce(p.refund_ref, {fill['refund_ref']}), NULL,
-               m.seen_by_payer, m.seen_by_payee, m.source_id, m.line, m.payer_person, m.payee_person
-        FROM c_over m
-        JOIN (SELECT {_FIELDS} FROM sightings SEMI JOIN c_over o ON o.primary_sid = sightings.sighting_id) p
-          ON p.sighting_id = m.primary_sid
-        {' '.join(f"LEFT JOIN (SELECT movement_id, value FROM c_fill WHERE field = {i}) x_{c} ON x_{c}.movement_id = m.movement_id"
-                  for i, c in enumerate(fields))}
+               CASE WHEN m.own_status THEN m.raw_status ELSE {fill['raw_status']} END,
+               coalesce(m.refund_ref, {fill['refund_ref']}), NULL,
+               m.seen_by_payer, m.seen_by_payee, m.first_source_id, m.first_line, m.payer_person, m.payee_person
+        FROM c_primary m LEFT JOIN c_fillrow x ON x.movement_id = m.movement_id
         {packet}
         """
     )
