@@ -57,6 +57,13 @@ ByOption = Annotated[
 ]
 
 
+def require_derived(con) -> None:
+    """Refuse to read movements a stopped derivation left partly written (one line)."""
+    from analyzer.ingest.consolidate import require_derived as check
+
+    check(con)
+
+
 def handle_errors(fn):
     """Turn RpaError into `rpa: <message>` on stderr and its exit code."""
 
@@ -295,6 +302,7 @@ def people(
     from analyzer.status import alias_links
 
     with open_case(case, read_only=True) as con:
+        require_derived(con)
         rows = list_people(con)
         learned = alias_links(con) if links else []
     if learned:
@@ -342,7 +350,11 @@ def status(case: CaseOption = None) -> None:
         f"roster: {s.persons} persons, {s.relations} relations; accounts: {s.accounts}, "
         f"{s.accounts_resolved} resolved to persons"
     )
-    if s.stale:
+    if s.interrupted:
+        err.print("the movements were being derived when rpa stopped (killed, or out of memory): "
+                  "the next `rpa ingest`, `rpa roster` or `rpa scan` derives them again; until then "
+                  "`rpa people`, `show`, `export` and `report` refuse to read them")
+    elif s.stale:
         err.print("the movements do not yet reflect the last files loaded (an ingest was stopped): "
                   "the next `rpa ingest`, `rpa roster` or `rpa scan` brings them up to date")
     if s.alias_links:
@@ -554,6 +566,7 @@ def show(
     from analyzer.triage import history
 
     with open_case(case, read_only=True) as con:
+        require_derived(con)
         f, evidence = get_finding(con, finding_id)
         decisions = history(con, f["id"])
         changes = f["metrics"].pop(EVIDENCE_HISTORY, [])
@@ -1101,6 +1114,7 @@ def export(
     if xlsx is None and csv_dir is None:
         raise RpaError("give --xlsx PATH or --csv DIR")
     with open_case(case) as con:
+        require_derived(con)
         written, n_findings, n_evidence = write_export(con, xlsx, csv_dir, by)
     for path in written:
         out.print(f"wrote {path}", markup=False)
@@ -1134,6 +1148,7 @@ def report(
 
     folder = find_case(case)
     with open_case(folder, long_write="report") as con:
+        require_derived(con)
         r = build_report(con, folder, out_dir, lang=lang, mask=mask, finding_ids=finding, person_ids=person, actor=by)
     out.print(
         f"{r.finding_pages} finding pages, {r.person_pages} person pages, {r.files} files, "

@@ -17,7 +17,7 @@ import duckdb
 from analyzer.db import transaction
 from analyzer.errors import RosterError
 from analyzer.formats.base import decode_bytes, normalize_account
-from analyzer.ingest.consolidate import consolidate_after_roster
+from analyzer.ingest.consolidate import derive_after_roster
 from analyzer.ingest.stage import resolve_accounts
 
 PEOPLE_COLUMNS = ("person_id", "name", "accounts", "party_member", "official", "org_unit", "position", "rank")
@@ -132,11 +132,12 @@ def load_roster(
             con.executemany("INSERT INTO person_accounts VALUES (?, ?, ?)", aliases)
         if relations:
             con.executemany("INSERT INTO relations VALUES (?, ?, ?, ?)", relations)
-        # who is who decides which sightings are one movement: derived again where the
-        # roster resolves accounts otherwise than before
         resolve_accounts(con)
-        consolidate_after_roster(con)
         _audit_roster(con, people_csv, relations_csv, len(persons), len(aliases), len(relations), actor)
+    # who is who decides which sightings are one movement: derived again where the
+    # roster resolves accounts otherwise than before (after the roster is committed:
+    # a derivation stopped half-way is marked and done again by the next command)
+    derive_after_roster(con)
     ambiguous = [
         f"{alias} ({pids})"
         for alias, pids in con.execute(

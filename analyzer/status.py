@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import duckdb
 
-from analyzer.ingest.consolidate import is_stale
+from analyzer.ingest.consolidate import is_interrupted, is_stale
 from analyzer.db import schema_version
 
 
@@ -33,6 +33,7 @@ class CaseStatus:
     source_rows: list[tuple]
     alias_links: list[tuple[str, str, int, str]]  # (nickname, account, movements, used | ambiguous)
     stale: bool  # sightings arrived that the movements do not reflect yet
+    interrupted: bool  # a derivation stopped half-way: the movements may be partly written
 
 
 def case_status(con: duckdb.DuckDBPyConnection) -> CaseStatus:
@@ -65,6 +66,7 @@ def case_status(con: duckdb.DuckDBPyConnection) -> CaseStatus:
         ).fetchall(),
         alias_links=alias_links(con),
         stale=is_stale(con),
+        interrupted=is_interrupted(con),
     )
 
 

@@ -317,6 +317,41 @@ def test_killed_before_the_movements_are_derived_the_next_command_derives_them(e
     assert query(case, "SELECT value FROM meta WHERE key = 'consolidated'") == [("yes",)]
 
 
+def test_a_derivation_killed_half_way_is_refused_by_readers_and_done_again_whole(exports, tmp_path):
+    # The derivation runs outside a transaction (inside one DuckDB keeps every dropped
+    # temporary table until the commit): killed after writing the movements and before
+    # linking the refunds, the case says so, the commands that read movements refuse
+    # it, and the next command derives it whole, as a single run would.
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    case, reference = tmp_path / "case", tmp_path / "reference"
+    _load(case, ["bill_csv", "roster"], exports)
+    _load(reference, ["bill_csv", "roster", "tenpay"], exports)
+    env = {**os.environ, "RPA_PAUSE_AT": "derive.half_written:60"}
+    proc = subprocess.Popen([sys.executable, "-m", "analyzer", "ingest", str(exports["tenpay"]), "--case", str(case)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert "paused at derive.half_written" in proc.stderr.readline()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert query(case, "SELECT value FROM meta WHERE key = 'consolidated'") == [("deriving",)]
+    # written so far: the movements, but not which refund gives back what
+    assert query(case, "SELECT count(*) FROM transactions WHERE kind = 'refund' AND refund_of IS NOT NULL") == [(0,)]
+    status = rpa("status", "--case", case)
+    assert status.exit_code == 0 and "were being derived when rpa stopped" in status.stderr
+    for command in (["people"], ["report", "--out", str(tmp_path / "r")]):
+        result = rpa(*command, "--case", case)
+        assert result.exit_code == 2 and "were being derived when rpa stopped" in result.stderr, result.output
+        assert "Traceback" not in result.output
+    assert rpa("scan", "--case", case).exit_code == 0
+    assert query(case, "SELECT value FROM meta WHERE key = 'consolidated'") == [("yes",)]
+    assert _derived(case) == _derived(reference)
+    assert query(case, "SELECT count(*) FROM transactions WHERE kind = 'refund' AND refund_of IS NOT NULL") == [(1,)]
+    assert rpa("people", "--case", case).exit_code == 0
+
+
 def test_a_case_of_schema_4_becomes_sightings_and_keeps_its_movements(exports, tmp_path):
     import duckdb
 

@@ -10,8 +10,9 @@ The stages, one module each, in the order a file goes through them:
 4. stage.py: the staged rows become sightings, typed and checked, in the file's own
    transaction with its source row and audit entry (small Tenpay files: many files
    in one transaction, each still whole or not at all);
-5. consolidate.py: the movements are derived from the sightings and the roster, in a
-   second transaction, around the files just loaded.
+5. consolidate.py: the movements are derived from the sightings and the roster,
+   around the files just loaded, after they are committed (outside a transaction:
+   the case is marked `deriving` until it ends).
 
 A file already ingested (same SHA-256) adds nothing.
 """

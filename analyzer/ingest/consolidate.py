@@ -42,6 +42,9 @@ from __future__ import annotations
 
 import duckdb
 
+from analyzer.errors import RpaError
+from analyzer.pause import pause_point
+
 MATCH_SECONDS = 120  # two exports of one movement show times at most this far apart
 ID_MATCH_HOURS = 48  # a shared id matches within this time (a packet is grabbed up to 24 h after it was sent)
 REFUND_DAYS = 30  # a refund without an id gives back a movement at most this many days older
@@ -89,7 +92,8 @@ WIDEN_ROUNDS = 5
 def consolidate(con: duckdb.DuckDBPyConnection, new_sources: list[int] | None = None) -> None:
     """Derive `transactions`, `sighting_movements`, `alias_links`, `match_notes` and
     the derived counts of `sources` from the sightings and the roster. Runs inside the
-    caller's transaction; touches nothing else.
+    caller's transaction (verify derives in one it rolls back; the commands derive
+    outside any, see derive_movements); touches nothing else.
 
     With `new_sources` (the files just loaded), only a neighbourhood is derived again:
     their sightings and those of the accounts that resolve otherwise than at the last
@@ -105,15 +109,6 @@ def consolidate(con: duckdb.DuckDBPyConnection, new_sources: list[int] | None = 
     if new_sources is not None:
         seed = f"SELECT sighting_id FROM sightings WHERE source_id IN ({', '.join(str(int(s)) for s in new_sources) or 'NULL'})"
     _consolidate(con, seed)
-
-
-def consolidate_after_roster(con: duckdb.DuckDBPyConnection) -> None:
-    """Bring the movements up to date after the accounts were resolved through a new
-    roster: only the movements of accounts that now resolve otherwise (directly, through
-    the real name shown beside them, or through an alias link) and their neighbourhood
-    are derived again; a roster that resolves every account as before changes nothing.
-    After an ingest stopped before its derivation, the whole case is derived."""
-    _consolidate(con, None if is_stale(con) else "SELECT sighting_id FROM sightings WHERE false")
 
 
 def _consolidate(con, seed: str | None) -> None:
@@ -182,6 +177,7 @@ def _derive(con, *, scoped: bool) -> None:
     _parties_amount_time(con)
     _packets(con)
     _write(con, scoped)
+    pause_point("derive.half_written")  # movements written, refunds not yet linked
     _refunds(con, scoped)
     _source_counts(con, scoped)
     con.execute("DELETE FROM account_keys")
@@ -260,9 +256,24 @@ def mark_stale(con: duckdb.DuckDBPyConnection) -> None:
 
 def is_stale(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether sightings arrived that the movements do not reflect yet (an ingest was
-    stopped between loading files and deriving the movements)."""
+    stopped between loading files and deriving the movements), or a derivation stopped
+    half-way (see is_interrupted)."""
     row = con.execute("SELECT value FROM meta WHERE key = 'consolidated'").fetchall()
-    return bool(row) and row[0][0] == "no"
+    return bool(row) and row[0][0] in ("no", "deriving")
+
+
+def is_interrupted(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether a derivation stopped half-way (killed, or out of memory): the derived
+    tables may then be partly written, and only a new derivation makes them whole."""
+    row = con.execute("SELECT value FROM meta WHERE key = 'consolidated'").fetchall()
+    return bool(row) and row[0][0] == "deriving"
+
+
+def require_derived(con: duckdb.DuckDBPyConnection) -> None:
+    """Refuse to read movements that a stopped derivation left partly written."""
+    if is_interrupted(con):
+        raise RpaError("the movements of this case were being derived when rpa stopped: "
+                       "run `rpa scan` to derive them again, then try again")
 
 
 def _sightings(con, scoped: bool = False) -> None:
@@ -870,12 +881,38 @@ def _source_counts(con, scoped: bool = False) -> None:
 
 
 def derive_movements(con: duckdb.DuckDBPyConnection, new_sources: list[int] | None = None) -> None:
-    """Bring the movements up to date with the sightings and the roster, in one
-    transaction of their own: around the files just loaded (`new_sources`), else the
-    whole case."""
-    from analyzer.db import transaction
-    from analyzer.pause import pause_point
+    """Bring the movements up to date with the sightings and the roster, outside any
+    transaction (see _derive_marked): around the files just loaded (`new_sources`),
+    else the whole case."""
+    pause_point("ingest.before_consolidate")
+    seed = None
+    if new_sources is not None:
+        seed = f"SELECT sighting_id FROM sightings WHERE source_id IN ({', '.join(str(int(s)) for s in new_sources) or 'NULL'})"
+    _derive_marked(con, seed)
 
+
+def derive_after_roster(con: duckdb.DuckDBPyConnection) -> None:
+    """Bring the movements up to date after a roster load (committed) resolved the
+    accounts anew: only the movements of accounts that now resolve otherwise (directly,
+    through the real name shown beside them, or through an alias link) and their
+    neighbourhood are derived again; a roster that resolves every account as before
+    changes nothing. After an ingest stopped before its derivation, the whole case is
+    derived."""
+    _derive_marked(con, None if is_stale(con) else "SELECT sighting_id FROM sightings WHERE false")
+
+
+def _derive_marked(con, seed: str | None) -> None:
+    """Derive outside a transaction, each statement committing by itself: inside one,
+    DuckDB keeps every dropped or replaced temporary table until the commit, and the
+    derivation ran a third slower (10–11 s against 15.5 s at 1M sightings) and out of
+    memory at 10M. The case is marked 'deriving' first and 'yes' last, so that a
+    derivation killed or failed half-way is known (rpa status), refused by the commands
+    that read movements, and done again whole by the next ingest, roster load or scan."""
+    from analyzer.db import transaction
+
+    if seed is not None and is_interrupted(con):
+        seed = None
     with transaction(con):
-        pause_point("ingest.before_consolidate")
-        consolidate(con, new_sources)
+        con.execute("INSERT OR REPLACE INTO meta VALUES ('consolidated', 'deriving')")
+    _consolidate(con, seed)
+    con.execute("INSERT OR REPLACE INTO meta VALUES ('consolidated', 'yes')")
