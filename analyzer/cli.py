@@ -79,11 +79,13 @@ def handle_errors(fn):
             raise typer.Exit(130) from None
         except duckdb.OutOfMemoryException:
             # Not the user's mistake, but not a bug to show a traceback for either: the
-            # case is bigger than the memory DuckDB may use. The step was rolled back.
+            # case is bigger than the memory DuckDB may use. The step was rolled back, or,
+            # in the derivation of the movements, marked to be done again.
             from analyzer.db import memory_limit
 
-            err.print(f"rpa: DuckDB ran out of memory (limit {memory_limit()}); what it was writing was rolled back, "
-                      "nothing half-written is kept. Run the command again with more, e.g. RPA_MEMORY_LIMIT=2GB", markup=False)
+            err.print(f"rpa: DuckDB ran out of memory (limit {memory_limit()}); what it was writing was rolled back "
+                      "or marked to be derived again, nothing half-written is used. "
+                      "Run the command again with more, e.g. RPA_MEMORY_LIMIT=2GB", markup=False)
             raise typer.Exit(2) from None
 
     return wrapper
