@@ -293,20 +293,25 @@ def test_movement_ids_hold_when_more_sightings_and_the_roster_arrive(exports, tm
     assert query(case, "SELECT count(*) FROM transactions WHERE id IN (SELECT unnest(?))", [list(before.values())]) == [(2,)]
 
 
-def test_killed_before_the_movements_are_derived_the_next_command_derives_them(exports, tmp_path):
+def _ingest_killed_at(point: str, folder: Path, case: Path) -> None:
+    """`rpa ingest FOLDER` in a child process, SIGKILLed once it pauses at `point`."""
     import os
     import signal
     import subprocess
     import sys
 
-    case = tmp_path / "case"
-    _load(case, ["bill_csv"], exports)
-    env = {**os.environ, "RPA_PAUSE_AT": "ingest.before_consolidate:60"}
-    proc = subprocess.Popen([sys.executable, "-m", "analyzer", "ingest", str(exports["tenpay"]), "--case", str(case)],
+    env = {**os.environ, "RPA_PAUSE_AT": f"{point}:60"}
+    proc = subprocess.Popen([sys.executable, "-m", "analyzer", "ingest", str(folder), "--case", str(case)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert "paused at ingest.before_consolidate" in proc.stderr.readline()
+    assert f"paused at {point}" in proc.stderr.readline()
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
+
+
+def test_killed_before_the_movements_are_derived_the_next_command_derives_them(exports, tmp_path):
+    case = tmp_path / "case"
+    _load(case, ["bill_csv"], exports)
+    _ingest_killed_at("ingest.before_consolidate", exports["tenpay"], case)
     # the Tenpay files are in, whole, as sightings; the movements are still the bill's
     assert query(case, "SELECT count(*) FROM sources") == [(3,)]
     assert query(case, "SELECT value FROM meta WHERE key = 'consolidated'") == [("no",)]
@@ -322,20 +327,10 @@ def test_a_derivation_killed_half_way_is_refused_by_readers_and_done_again_whole
     # temporary table until the commit): killed after writing the movements and before
     # linking the refunds, the case says so, the commands that read movements refuse
     # it, and the next command derives it whole, as a single run would.
-    import os
-    import signal
-    import subprocess
-    import sys
-
     case, reference = tmp_path / "case", tmp_path / "reference"
     _load(case, ["bill_csv", "roster"], exports)
     _load(reference, ["bill_csv", "roster", "tenpay"], exports)
-    env = {**os.environ, "RPA_PAUSE_AT": "derive.half_written:60"}
-    proc = subprocess.Popen([sys.executable, "-m", "analyzer", "ingest", str(exports["tenpay"]), "--case", str(case)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert "paused at derive.half_written" in proc.stderr.readline()
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    _ingest_killed_at("derive.half_written", exports["tenpay"], case)
     assert query(case, "SELECT value FROM meta WHERE key = 'consolidated'") == [("deriving",)]
     # written so far: the movements, but not which refund gives back what
     assert query(case, "SELECT count(*) FROM transactions WHERE kind = 'refund' AND refund_of IS NOT NULL") == [(0,)]
