@@ -70,7 +70,7 @@ _FIELDS = """sighting_id, source_id, line, txn_id, match_id, ts, payer, payee, p
              direction, kind, status, channel, memo, raw_type, raw_status, refund_ref"""
 
 _TEMP = ("c_s", "c_same", "c_r", "c_pairs", "c_lab", "c_node", "c_nodes", "c_cand", "c_merge", "c_keys",
-         "c_person", "c_pk", "c_mv", "c_fillrow", "c_primary", "c_single", "c_over", "c_fill", "c_changed", "c_total", "c_refund", "c_links", "c_evidence", "c_old", "c_scope")
+         "c_person", "c_pk", "c_mv", "c_fillrow", "c_primary", "c_single", "c_over", "c_pick", "c_cand_ids", "c_fill", "c_changed", "c_total", "c_refund", "c_links", "c_evidence", "c_old", "c_scope")
 
 
 # New files whose neighbourhood is more than this share of the case are derived with
@@ -322,8 +322,7 @@ def _shared_ids(con) -> None:
     compatible = """
         (a.payer_base IS NULL OR b.payer_base IS NULL OR a.payer_base = b.payer_base)
         AND (a.payee_base IS NULL OR b.payee_base IS NULL OR a.payee_base = b.payee_base)"""
-    # The sightings that carry an id; their parties' bases only where a shared match_id
-    # alone is checked against them (the accounts joins cost a second at 1M sightings).
+    # The sightings that carry an id.
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE c_r AS
@@ -331,41 +330,62 @@ def _shared_ids(con) -> None:
         WHERE (txn_id IS NOT NULL OR match_id IS NOT NULL) AND sid NOT IN (SELECT sid FROM c_same)
         """
     )
+    # The candidate pairs, one kind of shared id at a time (a statement that did them
+    # all at once, with a UNION, ran out of memory at 10M sightings under 512 MB). A pair
+    # found by several kinds is kept once below: `via` breaks the tie between its copies
+    # the same way from both ends.
+    close = f"abs(epoch(a.ts) - epoch(b.ts)) <= {ID_MATCH_HOURS * 3600}"
+    cols = "a.sid AS a, b.sid AS b, a.source_id AS sa, b.source_id AS sb, a.ckey AS akey, b.ckey AS bkey, abs(epoch(a.ts) - epoch(b.ts)) AS gap"
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE c_pairs AS
-        WITH m AS (
+        CREATE OR REPLACE TEMP TABLE c_cand_ids AS
+        SELECT {cols}, 0 AS via FROM c_r a JOIN c_r b ON a.txn_id = b.txn_id AND a.amount = b.amount AND a.source_id <> b.source_id
+        WHERE {close}
+        """
+    )
+    con.execute(
+        f"""
+        INSERT INTO c_cand_ids
+        WITH p AS (
+            SELECT {cols} FROM c_r a JOIN c_r b ON a.txn_id = b.match_id AND a.amount = b.amount AND a.source_id <> b.source_id
+            WHERE {close}
+        )
+        SELECT a, b, sa, sb, akey, bkey, gap, 1 FROM p
+        UNION ALL
+        SELECT b, a, sb, sa, bkey, akey, gap, 2 FROM p
+        """
+    )
+    # A shared match_id alone is checked against the parties: their bases, for the
+    # sightings whose match_id another sighting has (the accounts joins cost a second
+    # at 1M sightings, and most match ids are seen once).
+    con.execute(
+        f"""
+        INSERT INTO c_cand_ids
+        WITH twice AS (SELECT match_id FROM c_r WHERE match_id IS NOT NULL GROUP BY match_id HAVING count(*) > 1),
+        m AS (
             SELECT s.sid, s.source_id, s.ckey, s.ts, s.amount, s.match_id,
                    coalesce(a_p.person_id, n_p.person_id, a_p.norm) AS payer_base,
                    coalesce(a_q.person_id, n_q.person_id, a_q.norm) AS payee_base
-            FROM c_r s
+            FROM (SELECT * FROM c_r SEMI JOIN twice USING (match_id)) s
             LEFT JOIN accounts a_p ON a_p.account = s.payer
             LEFT JOIN accounts n_p ON n_p.account = s.payer_name
             LEFT JOIN accounts a_q ON a_q.account = s.payee
             LEFT JOIN accounts n_q ON n_q.account = s.payee_name
-            WHERE s.match_id IS NOT NULL
-        ),
-        pairs AS (
-            SELECT a.sid AS a, b.sid AS b, a.source_id AS sa, b.source_id AS sb, a.ckey AS akey, b.ckey AS bkey,
-                   abs(epoch(a.ts) - epoch(b.ts)) AS gap
-            FROM c_r a JOIN c_r b ON a.txn_id = b.txn_id AND a.amount = b.amount AND a.source_id <> b.source_id
-            UNION
-            SELECT a.sid, b.sid, a.source_id, b.source_id, a.ckey, b.ckey, abs(epoch(a.ts) - epoch(b.ts))
-            FROM c_r a JOIN c_r b ON a.txn_id = b.match_id AND a.amount = b.amount AND a.source_id <> b.source_id
-            UNION
-            SELECT b.sid, a.sid, b.source_id, a.source_id, b.ckey, a.ckey, abs(epoch(a.ts) - epoch(b.ts))
-            FROM c_r a JOIN c_r b ON a.txn_id = b.match_id AND a.amount = b.amount AND a.source_id <> b.source_id
-            UNION
-            SELECT a.sid, b.sid, a.source_id, b.source_id, a.ckey, b.ckey, abs(epoch(a.ts) - epoch(b.ts))
-            FROM m a JOIN m b ON a.match_id = b.match_id AND a.amount = b.amount AND a.source_id <> b.source_id
-            WHERE {compatible}
         )
-        SELECT a, b FROM pairs
-        WHERE gap <= {ID_MATCH_HOURS * 3600}
-        QUALIFY row_number() OVER (PARTITION BY a, sb ORDER BY gap, bkey) = 1
-            AND row_number() OVER (PARTITION BY b, sa ORDER BY gap, akey) = 1
+        SELECT {cols}, 3 FROM m a JOIN m b ON a.match_id = b.match_id AND a.amount = b.amount AND a.source_id <> b.source_id
+        WHERE {close} AND {compatible}
         """
     )
+    # each end's best in the other's file: the nearest in time, then the content key
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE c_pairs AS
+        SELECT a, b FROM c_cand_ids
+        QUALIFY row_number() OVER (PARTITION BY a, sb ORDER BY gap, bkey, via) = 1
+            AND row_number() OVER (PARTITION BY b, sa ORDER BY gap, akey, via) = 1
+        """
+    )
+    con.execute("DROP TABLE c_cand_ids")
     # Keep only pairs chosen from both ends (each end's best in the other's file).
     con.execute("DELETE FROM c_pairs p WHERE NOT EXISTS (SELECT 1 FROM c_pairs q WHERE q.a = p.b AND q.b = p.a)")
     _components(con, "c_pairs")
@@ -683,13 +703,14 @@ def _write(con, scoped: bool = False) -> None:
 
     # Which sighting gives each field, as sighting ids: fixed-size aggregate states,
     # which DuckDB can spill (arg_min over the texts themselves ran out of memory at 1M
-    # movements under the 512 MB limit).
-    picks = ", ".join(f"arg_min(s.sid, {pref}) FILTER (WHERE s.has & {1 << i} <> 0) AS {c}_sid" for i, c in enumerate(_FILLED))
+    # movements under the 512 MB limit). Per movement only its primary sighting is
+    # picked here, with which fields any of its sightings fill (bit_or) and the best
+    # status rank: one arg_min state per group, not eleven (those ran out at 10M).
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE c_over AS
-        SELECT min(s.sid) AS movement_id, n.node, arg_min(s.sid, {pref}) AS primary_sid, {picks},
-               arg_min(s.sid, {status_pref}) AS status_sid,
+        SELECT min(s.sid) AS movement_id, n.node, arg_min(s.sid, {pref}) AS primary_sid,
+               bit_or(s.has) AS any_has, min(s.srank) AS best_srank,
                bool_or(s.direction IN ('out', 'neutral', 'both')) AS seen_by_payer,
                bool_or(s.direction IN ('in', 'both')) AS seen_by_payee,
                min(s.payer_person) AS payer_person, min(s.payee_person) AS payee_person,
@@ -697,6 +718,24 @@ def _write(con, scoped: bool = False) -> None:
         FROM c_mv n JOIN c_keys s USING (sid)
         WHERE n.via_total IS NULL
         GROUP BY n.node HAVING count(*) > 1
+        """
+    )
+    # Where the primary fills every field that any sighting fills and has the best
+    # status rank, it gives every field and the status (it is first in each ordering).
+    # The few other movements pick each field's sighting apart.
+    picks = ", ".join(f"arg_min(s.sid, {pref}) FILTER (WHERE s.has & {1 << i} <> 0) AS {c}_sid" for i, c in enumerate(_FILLED))
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE c_pick AS
+        WITH odd AS (
+            SELECT o.node, o.movement_id, o.primary_sid FROM c_over o JOIN c_keys k ON k.sid = o.primary_sid
+            WHERE o.any_has <> k.has OR o.best_srank < k.srank
+        )
+        SELECT any_value(o.movement_id) AS movement_id, any_value(o.primary_sid) AS primary_sid, {picks},
+               arg_min(s.sid, {status_pref}) AS status_sid
+        FROM odd o JOIN c_mv n ON n.node = o.node JOIN c_keys s ON s.sid = n.sid
+        WHERE n.via_total IS NULL
+        GROUP BY o.node
         """
     )
     # The primary sighting gives every field it has; the few movements where another
@@ -712,7 +751,7 @@ def _write(con, scoped: bool = False) -> None:
         CREATE OR REPLACE TEMP TABLE c_fill AS
         WITH picks AS (
             SELECT movement_id, primary_sid, unnest(range({len(fields)})) AS field, unnest([{', '.join(sids)}]) AS sid
-            FROM c_over WHERE {' OR '.join(f"{c} <> primary_sid" for c in sids)}
+            FROM c_pick WHERE {' OR '.join(f"{c} <> primary_sid" for c in sids)}
         )
         SELECT p.movement_id, CAST(p.field AS UTINYINT) AS field,
                CASE p.field {' '.join(f"WHEN {i} THEN s.{c}" for i, c in enumerate(fields))} END AS value
@@ -765,10 +804,11 @@ def _write(con, scoped: bool = False) -> None:
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE c_primary AS
-        SELECT m.movement_id, m.node, m.status_sid = m.primary_sid AS own_status, m.seen_by_payer, m.seen_by_payee,
+        SELECT m.movement_id, m.node, coalesce(k.status_sid = m.primary_sid, true) AS own_status, m.seen_by_payer, m.seen_by_payee,
                m.source_id AS first_source_id, m.line AS first_line, m.payer_person, m.payee_person,
                p.* EXCLUDE (sighting_id, source_id, line)
         FROM (SELECT {_FIELDS} FROM sightings) p JOIN c_over m ON m.primary_sid = p.sighting_id
+        LEFT JOIN c_pick k ON k.movement_id = m.movement_id
         """
     )
     con.execute(
