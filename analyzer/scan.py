@@ -537,6 +537,8 @@ def run_rule(con: duckdb.DuckDBPyConnection, rule: Rule, params: dict) -> None:
     reasons and metrics computed in DuckDB, to TEMP table `found`."""
     try:
         con.execute(f"CREATE OR REPLACE TEMP TABLE rule_out AS {rule.sql}", params)
+    except duckdb.OutOfMemoryException:
+        raise  # the case is too big for the memory limit, not a broken rule: the CLI says so
     except duckdb.Error as exc:
         raise RuleError(f"rule {rule.id} failed: {str(exc).splitlines()[0]}") from None
     types = {name: type_ for name, type_, *_ in con.execute("DESCRIBE rule_out").fetchall()}

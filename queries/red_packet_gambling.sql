@@ -276,13 +276,17 @@ settle_match AS (
     -- sender within settle_minutes after it, of k × the round's total, not between family.
     -- Bounded join: the sender and the time range. A payment that fits several rounds
     -- goes to the latest of them.
+    -- The movements are joined on sender and grabber at once: joined on the grabber
+    -- alone first (DuckDB's choice), a 10M-movement case gave 58M rows and ran out of memory.
     SELECT m.id, m.payer_party AS payer, m.payee_party AS payee, m.amount, r.game_key, r.night_key,
            row_number() OVER (PARTITION BY m.id ORDER BY r.ts DESC, r.round_key DESC) AS rn
-    FROM game_rounds AS r
+    FROM (
+        SELECT r.game_key, r.night_key, r.round_key, r.sender, r.ts, r.total, g.player AS grabber
+        FROM game_rounds AS r JOIN members AS g ON g.round_key = r.round_key AND g.player <> r.sender
+    ) AS r
     JOIN mv AS m
-      ON m.payee_party = r.sender
+      ON m.payee_party = r.sender AND m.payer_party = r.grabber
      AND m.ts >= r.ts AND m.ts <= r.ts + $settle_minutes * INTERVAL 1 MINUTE
-    JOIN members AS g ON g.round_key = r.round_key AND g.player = m.payer_party
     JOIN multiples AS k ON abs(m.amount - k.k * r.total) < 0.005
     WHERE m.kind IN ('red_packet', 'transfer', 'qr_payment')
       AND m.status NOT IN ('refunded', 'returned')

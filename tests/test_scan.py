@@ -118,6 +118,38 @@ def test_a_rule_cannot_read_files_outside_the_case(case, tmp_path):
     assert "rule hostile failed" in result.stderr and "the key" not in result.output
 
 
+HUNGRY = """-- title = "hungry"
+-- title_zh = "耗内存"
+-- severity = "low"
+-- regulation = "none"
+-- rationale = "holds a list of twenty million numbers, which cannot spill to disk"
+-- false_positives = ["none"]
+-- reason_zh = "x"
+-- reason_en = "x"
+SELECT 'x' AS subject, [] AS counterparties, NULL AS window_name, NULL AS start_ts, NULL AS end_ts,
+       0 AS total_amount, len(list(range)) AS txn_count, [1] AS evidence, 0 AS score
+FROM range(20000000)
+"""
+
+
+def test_a_rule_that_runs_out_of_memory_says_so_in_one_line_and_keeps_the_findings(case, tmp_path, monkeypatch):
+    # Not a broken rule: the case (here the rule) needs more than DuckDB's memory limit.
+    # The user gets the same line as anywhere else, with the way out, and the scan's
+    # findings are not half-stored.
+    assert rpa("scan", "--case", case).exit_code == 0
+    before = query(case, "SELECT id, scan_id, stale FROM findings ORDER BY id")
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "hungry.sql").write_text(HUNGRY, encoding="utf-8")
+    monkeypatch.setenv("RPA_MEMORY_LIMIT", "64MB")
+    result = rpa("scan", "--rules-dir", folder, "--case", case)
+    assert result.exit_code == 2, result.output
+    assert "rpa: DuckDB ran out of memory (limit 64MB)" in result.stderr and "RPA_MEMORY_LIMIT=2GB" in result.stderr
+    assert "rule hungry failed" not in result.stderr and "Traceback" not in result.output
+    monkeypatch.delenv("RPA_MEMORY_LIMIT")
+    assert query(case, "SELECT id, scan_id, stale FROM findings ORDER BY id") == before and before
+
+
 def test_finding_id_is_the_documented_hash(case):
     from analyzer.scan import finding_id
 
