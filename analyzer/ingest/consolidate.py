@@ -105,10 +105,14 @@ def consolidate(con: duckdb.DuckDBPyConnection, new_sources: list[int] | None = 
     changes the parties of that nickname's movements anywhere), the accounts it changes
     join the seed and the neighbourhood is grown again; when the neighbourhood is most
     of the case, or keeps teaching links (WIDEN_ROUNDS), the whole case is derived."""
-    seed = None
-    if new_sources is not None:
-        seed = f"SELECT sighting_id FROM sightings WHERE source_id IN ({', '.join(str(int(s)) for s in new_sources) or 'NULL'})"
-    _consolidate(con, seed)
+    _consolidate(con, _sources_seed(new_sources))
+
+
+def _sources_seed(new_sources: list[int] | None) -> str | None:
+    """SQL selecting the sightings of the files just loaded (None: the whole case)."""
+    if new_sources is None:
+        return None
+    return f"SELECT sighting_id FROM sightings WHERE source_id IN ({', '.join(str(int(s)) for s in new_sources) or 'NULL'})"
 
 
 def _consolidate(con, seed: str | None) -> None:
@@ -925,10 +929,7 @@ def derive_movements(con: duckdb.DuckDBPyConnection, new_sources: list[int] | No
     transaction (see _derive_marked): around the files just loaded (`new_sources`),
     else the whole case."""
     pause_point("ingest.before_consolidate")
-    seed = None
-    if new_sources is not None:
-        seed = f"SELECT sighting_id FROM sightings WHERE source_id IN ({', '.join(str(int(s)) for s in new_sources) or 'NULL'})"
-    _derive_marked(con, seed)
+    _derive_marked(con, _sources_seed(new_sources))
 
 
 def derive_after_roster(con: duckdb.DuckDBPyConnection) -> None:
