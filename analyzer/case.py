@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -133,15 +134,53 @@ SNAPSHOT_NAME = "rpa.readers.duckdb"
 WRITER_NAME = "rpa.writer.json"
 
 
+# Up to this size (env RPA_READERS_COPY_MAX, a DuckDB size such as "4GB") a long write
+# copies the case for readers. A bigger case is copied only for an ingest of at least a
+# tenth of its size: copying a 10M-movement case (5.4 GB) takes 12 s, longer than adding
+# a 1,000-row bill to it or reloading its roster. Readers of a bigger case wait for a
+# shorter write, or are told who is writing.
+READERS_COPY_MAX = "1GB"
+
+
+def copies_for_readers(case_bytes: int, inputs: list[Path] | None = None) -> bool:
+    """Whether a long write to a case of `case_bytes` (reading the files or folders
+    `inputs`, for an ingest) leaves a copy for readers."""
+    text = os.environ.get("RPA_READERS_COPY_MAX") or READERS_COPY_MAX
+    size = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(|B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*", text, re.IGNORECASE)
+    if not size:
+        raise RpaError(f"RPA_READERS_COPY_MAX must be a size such as 4GB, not {text!r}")
+    units = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+             "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+    limit = float(size.group(1)) * units[size.group(2).lower()]
+    return case_bytes <= limit or (inputs is not None and _size_of(inputs) * 10 >= case_bytes)
+
+
+def _size_of(paths: list[Path]) -> int:
+    """Bytes in the files and folders (walked) `paths`; what cannot be read counts 0."""
+    total = 0
+    for path in paths:
+        if path.is_file():
+            total += path.stat().st_size
+        for root, _, names in os.walk(path):
+            for name in names:
+                try:
+                    total += os.stat(os.path.join(root, name)).st_size
+                except OSError:
+                    pass
+    return total
+
+
 @contextmanager
 def open_case(
-    case: Path | None = None, *, read_only: bool = False, long_write: str | None = None
+    case: Path | None = None, *, read_only: bool = False, long_write: str | None = None, inputs: list[Path] | None = None
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the case database (migrating it if it is old) and close it afterwards.
 
     `long_write` names a write that may take a while (e.g. "ingest"): a copy of the case
-    as it is now is left for readers until the write ends. A reader that finds the case
-    held by such a write reads that copy, and says so on stderr.
+    as it is now is left for readers until the write ends, if copies_for_readers says it
+    is worth it (`inputs`: what an ingest reads). A reader that finds the case held
+    by such a write reads that copy, and says so on stderr; without a copy it is told
+    which command holds the case.
     """
     folder = find_case(case)
     if read_only:
@@ -152,7 +191,11 @@ def open_case(
         if not read_only:
             migrate(con)
             if long_write:
-                _leave_snapshot(con, folder, long_write)
+                # (a copy left by a killed writer is the case as it was then: never served)
+                (folder / SNAPSHOT_NAME).unlink(missing_ok=True)
+                if copies_for_readers((folder / DB_NAME).stat().st_size, inputs):
+                    _leave_snapshot(con, folder)
+                _leave_note(folder, long_write)  # after the copy: a reader finding the note finds the copy
         elif schema_version(con) < SCHEMA_VERSION:
             # A case from an older rpa, opened for reading: migrate it first (briefly
             # writable), else reading commands would fail on the columns it lacks.
@@ -171,7 +214,13 @@ def open_case(
                 (folder / name).unlink(missing_ok=True)
 
 
-def _leave_snapshot(con: duckdb.DuckDBPyConnection, folder: Path, command: str) -> None:
+def _leave_note(folder: Path, command: str) -> None:
+    """Say which process writes the case, since when, for readers that find it held."""
+    writer = {"pid": os.getpid(), "command": command, "started": datetime.now().isoformat(timespec="seconds")}
+    (folder / WRITER_NAME).write_text(json.dumps(writer), encoding="utf-8")
+
+
+def _leave_snapshot(con: duckdb.DuckDBPyConnection, folder: Path) -> None:
     """Copy the case, whole and consistent, for readers while this process writes it."""
     con.execute("CHECKPOINT")  # everything committed is in the file; nothing writes until we do
     partial = folder / (SNAPSHOT_NAME + ".partial")
@@ -187,8 +236,6 @@ def _leave_snapshot(con: duckdb.DuckDBPyConnection, folder: Path, command: str) 
         partial.unlink(missing_ok=True)
         raise RpaError(f"cannot copy the case for readers into {folder}: {(copied.stderr.strip().splitlines() or ['unknown error'])[-1]}")
     os.replace(partial, folder / SNAPSHOT_NAME)
-    writer = {"pid": os.getpid(), "command": command, "started": datetime.now().isoformat(timespec="seconds")}
-    (folder / WRITER_NAME).write_text(json.dumps(writer), encoding="utf-8")
 
 
 def _connect_for_reading(folder: Path) -> duckdb.DuckDBPyConnection:
@@ -198,7 +245,7 @@ def _connect_for_reading(folder: Path) -> duckdb.DuckDBPyConnection:
     except CaseBusyError:
         pass
     writer = _live_writer(folder)
-    if writer is not None:
+    if writer is not None and (folder / SNAPSHOT_NAME).is_file():
         try:
             con = connect(folder / SNAPSHOT_NAME, read_only=True, wait=0)
         except CaseKeyError:
@@ -212,7 +259,16 @@ def _connect_for_reading(folder: Path) -> duckdb.DuckDBPyConnection:
                 file=sys.stderr,
             )
             return con
-    return connect(folder / DB_NAME, read_only=True)
+    try:
+        return connect(folder / DB_NAME, read_only=True)
+    except CaseBusyError:
+        if writer is None:
+            raise
+        raise CaseBusyError(
+            f"the case {folder} is busy: `rpa {writer['command']}` (pid {writer['pid']}) is writing it since "
+            f"{writer['started']}, and leaves no copy for readers of a case this big (RPA_READERS_COPY_MAX); "
+            "try again when it ends"
+        ) from None
 
 
 def _live_writer(folder: Path) -> dict | None:
@@ -222,4 +278,4 @@ def _live_writer(folder: Path) -> dict | None:
         os.kill(int(writer["pid"]), 0)
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return writer if (folder / SNAPSHOT_NAME).is_file() else None
+    return writer

@@ -167,7 +167,7 @@ def ingest(
     """
     from analyzer.ingest import ingest_paths, looks_like_export
 
-    with open_case(case, long_write="ingest") as con:
+    with open_case(case, long_write="ingest", inputs=paths) as con:
         show = sys.stderr.isatty()
         # The bar and the remaining time follow the bytes read; files and rows beside them.
         with Progress(
@@ -332,12 +332,18 @@ def people(
 
 @app.command()
 @handle_errors
-def status(case: CaseOption = None) -> None:
-    """Say what the case holds: sources, movements, money, roster, rejects.
+def status(
+    sources: Annotated[bool, typer.Option("--sources", help="List every source file, however many (one tab-separated line each).")] = False,
+    case: CaseOption = None,
+) -> None:
+    """Say what the case holds: sources, movements, money, roster, rejects. A case of
+    more than 20 files shows its sources per format, and the files with rejected rows.
 
     Example:
 
         rpa status --case ~/cases/guyun-2026
+
+        rpa status --sources > sources.tsv
     """
     from analyzer.status import case_status
 
@@ -369,9 +375,30 @@ def status(case: CaseOption = None) -> None:
         for kind, n, amt in s.by_kind:
             table.add_row(kind, str(n), f"¥{amt:,.2f}")
         out.print(table)
-    if s.source_rows:
+    columns = ("id", "file", "format", "owner", "loaded", "dupl.", "rej.", "from", "to", "sha256")
+    if sources:
+        # every file, as lines a spreadsheet or grep reads (a table of 66,810 files took 70 s to draw)
+        lines = ["\t".join(columns)]
+        for sid, name, fmt, owner, loaded, dup, rej, first, last, sha in s.source_rows:
+            lines.append("\t".join((str(sid), name, fmt, owner or "", str(loaded), str(dup), str(rej), str(first or ""),
+                                    str(last or ""), sha)))
+        print("\n".join(lines))
+    elif len(s.source_rows) > MANY_FILES:
+        table = Table(title=f"sources: {len(s.source_rows):,} files")
+        for col in ("format", "files", "owners", "loaded", "dupl.", "rej.", "from", "to"):
+            table.add_column(col, justify="left" if col in ("format", "from", "to") else "right")
+        for fmt, files, owners, loaded, dup, rej, first, last in s.by_format:
+            table.add_row(fmt, f"{files:,}", f"{owners:,}", f"{loaded:,}", f"{dup:,}", f"{rej:,}", str(first or ""), str(last or ""))
+        out.print(table)
+        with_rejects = [r for r in s.source_rows if r[6]]
+        for sid, name, *_, rej, _first, _last, _sha in with_rejects[:MANY_FILES]:
+            out.print(f"{name}: {rej} rows rejected (source {sid}, `rpa rejects --source {sid}`)", markup=False)
+        if len(with_rejects) > MANY_FILES:
+            out.print(f"… and {len(with_rejects) - MANY_FILES:,} more files with rejected rows", markup=False)
+        out.print("`rpa status --sources` lists every file", markup=False)
+    elif s.source_rows:
         table = Table(title="sources")
-        for col in ("id", "file", "format", "owner", "loaded", "dupl.", "rej.", "from", "to", "sha256"):
+        for col in columns:
             table.add_column(col)
         for sid, name, fmt, owner, loaded, dup, rej, first, last, sha in s.source_rows:
             table.add_row(str(sid), name, fmt, owner or "", str(loaded), str(dup), str(rej), str(first or ""), str(last or ""), sha[:12])

@@ -31,6 +31,7 @@ class CaseStatus:
     by_kind: list[tuple[str, int, Decimal]]
     by_channel: list[tuple[str, int, Decimal]]
     source_rows: list[tuple]
+    by_format: list[tuple]  # (format, files, owners, rows loaded, duplicates, rejected, first, last)
     alias_links: list[tuple[str, str, int, str]]  # (nickname, account, movements, used | ambiguous)
     stale: bool  # sightings arrived that the movements do not reflect yet
     interrupted: bool  # a derivation stopped half-way: the movements may be partly written
@@ -63,6 +64,11 @@ def case_status(con: duckdb.DuckDBPyConnection) -> CaseStatus:
         source_rows=con.execute(
             """SELECT source_id, name, format, owner, rows_loaded, rows_duplicate, rows_rejected, first_ts, last_ts, sha256
                FROM sources ORDER BY source_id"""
+        ).fetchall(),
+        by_format=con.execute(
+            """SELECT format, count(*), count(DISTINCT owner), sum(rows_loaded), sum(rows_duplicate), sum(rows_rejected),
+                      min(first_ts), max(last_ts)
+               FROM sources GROUP BY format ORDER BY format"""
         ).fetchall(),
         alias_links=alias_links(con),
         stale=is_stale(con),

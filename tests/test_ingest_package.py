@@ -156,3 +156,38 @@ def test_a_folder_of_many_small_files_of_several_layouts_loads_in_one_batch_each
         assert rpa("ingest", p, "--case", alone).exit_code in (0, 1)
     sightings = "SELECT f.name, s.line, s.txn_id, s.ts, s.payer, s.payee, s.amount, s.kind, s.raw FROM sightings s JOIN sources f USING (source_id) ORDER BY ALL"
     assert query(case, sightings) == query(alone, sightings)
+
+
+def test_many_files_are_summed_up_per_format_by_ingest_and_status_and_listed_whole_on_request(tmp_path):
+    # A production of thousands of files: the ingest and `rpa status` show one line per
+    # layout and the files with rejected rows by name; `rpa status --sources` lists
+    # every file, one tab-separated line each.
+    from tests.helpers import rpa, write_canonical
+
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    for k in range(25):
+        rows = [{"txn_id": f"T{k}-{i}", "ts": f"2026-01-{k % 28 + 1:02d} 10:00:{i:02d}", "payer": f"a{k}", "payee": f"b{k}",
+                 "amount": f"{i + 1}.00"} for i in range(4)]
+        if k in (3, 17):
+            rows[1]["amount"] = "12.345"
+        write_canonical(folder / f"m{k:02d}.csv", rows)
+    case = tmp_path / "case"
+    assert rpa("init", case).exit_code == 0
+    ingested = rpa("ingest", folder, "--case", case)
+    assert ingested.exit_code == 1, ingested.output  # rows were rejected
+    assert "ingest: 25 files" in ingested.stdout
+    assert "m03.csv: 1 rows rejected" in ingested.stdout and "m17.csv: 1 rows rejected" in ingested.stdout
+    status = rpa("status", "--case", case)
+    assert status.exit_code == 0
+    assert "sources: 25 files" in status.stdout
+    line = next(l for l in status.stdout.splitlines() if l.strip("│ ").startswith("canonical"))
+    assert [c.strip() for c in line.strip("│").split("│")][:6] == ["canonical_csv", "25", "0", "98", "0", "2"]  # canonical files name no owner
+    assert "m03.csv: 1 rows rejected (source 4, `rpa rejects --source 4`)" in status.stdout
+    assert "m10.csv" not in status.stdout and "`rpa status --sources` lists every file" in status.stdout
+    listed = rpa("status", "--sources", "--case", case)
+    assert listed.exit_code == 0
+    rows = [l.split("\t") for l in listed.stdout.splitlines() if "\t" in l]
+    assert rows[0] == ["id", "file", "format", "owner", "loaded", "dupl.", "rej.", "from", "to", "sha256"]
+    assert sorted(r[1] for r in rows[1:]) == [f"m{k:02d}.csv" for k in range(25)]
+    assert {r[1]: r[6] for r in rows[1:]}["m17.csv"] == "1" and all(len(r[9]) == 64 for r in rows[1:])

@@ -116,6 +116,40 @@ def test_readers_are_served_while_a_scan_writes(scanned):
 
 
 @pytest.mark.slow
+def test_a_case_too_big_to_copy_is_not_copied_and_readers_are_told_who_writes(scanned, tmp_path, monkeypatch):
+    # Over RPA_READERS_COPY_MAX the copy costs more than most writes (a 10M case: 12 s,
+    # for a bill that loads in less): a scan leaves none, and a copy left by a killed
+    # writer is not served as if it were the case now. An ingest of a tenth of the
+    # case's size or more is long enough to copy for.
+    monkeypatch.setenv("RPA_READERS_COPY_MAX", "0")
+    left = scanned.parent / "left"
+    shutil.copytree(scanned, left)
+    (left / "rpa.readers.duckdb").write_bytes(b"a copy a killed writer left")
+    proc = start(left, "scan", pause="scan.before_commit:60")
+    try:
+        wait_for_pause(proc, "scan.before_commit")
+        assert not (left / "rpa.readers.duckdb").exists()
+        result = read(left, "status")
+        assert result.returncode == 3 and "`rpa scan`" in result.stderr and f"pid {proc.pid}" in result.stderr
+        assert "RPA_READERS_COPY_MAX" in result.stderr and result.stdout == ""
+    finally:
+        kill(proc)
+    size = (left / "rpa.duckdb").stat().st_size
+    big = write_canonical(tmp_path / "big.csv", [
+        {"txn_id": f"B{i}", "ts": "2026-01-10 09:00:00", "payer": "a", "payee": f"p{i}", "amount": "1", "memo": "x" * 200}
+        for i in range(size // 2000)
+    ])
+    assert big.stat().st_size * 10 >= size
+    proc = start(left, "ingest", str(big), pause="ingest.before_commit:60")
+    try:
+        wait_for_pause(proc, "ingest.before_commit")
+        during = read(left, "status")
+        assert during.returncode == 0 and "`rpa ingest`" in during.stderr
+    finally:
+        kill(proc)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
 def test_after_a_write_ends_readers_read_the_case_itself(tmp_path, monkeypatch, encrypted):
     if encrypted:
