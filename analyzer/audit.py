@@ -478,13 +478,37 @@ def _compare(con, kind: str, owner: int, what: str, logged, now_digest: str | No
     return DataCheck(what, "changed", detail, changes)
 
 
+# Rows digested per statement by verify: an ordered string_agg holds its group's
+# hashes in memory (no spilling), and all 13.6M of a 10M-movement case ran out of
+# memory under 512 MB.
+DIGEST_CHUNK_ROWS = 1_000_000
+
+
+def _owner_ranges(con, table: str) -> list[tuple[int, int]]:
+    """Ranges of owners (first, last) of `table` of about DIGEST_CHUNK_ROWS rows each."""
+    ranges, first, rows = [], None, 0
+    for owner, n in con.execute(f"SELECT owner, count(*) FROM {table} GROUP BY owner ORDER BY owner").fetchall():
+        if first is None:
+            first = owner
+        rows += n
+        if rows >= DIGEST_CHUNK_ROWS:
+            ranges.append((first, owner))
+            first, rows = None, 0
+    if first is not None:
+        ranges.append((first, owner))
+    return ranges
+
+
 def verify_data(con: duckdb.DuckDBPyConnection) -> list[DataCheck]:
     """Recompute the digests of every source's rows and of the findings and compare them
     with the ones logged when they were written; name the rows edited, deleted or
     inserted since."""
     checks: list[DataCheck] = []
     con.execute(f"CREATE OR REPLACE TEMP TABLE verify_source_rows AS {source_rows_sql()}")
-    now = dict(con.execute(f"SELECT owner, {_DIGEST} FROM verify_source_rows GROUP BY owner").fetchall())
+    now = {}
+    for first, last in _owner_ranges(con, "verify_source_rows"):
+        now.update(con.execute(f"SELECT owner, {_DIGEST} FROM verify_source_rows WHERE owner BETWEEN $a AND $b GROUP BY owner",
+                               {"a": first, "b": last}).fetchall())
     logged = _logged_digests(con, "ingest")
     sources = [r[0] for r in con.execute("SELECT source_id FROM sources ORDER BY source_id").fetchall()]
 
