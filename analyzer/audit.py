@@ -478,6 +478,9 @@ def _compare(con, kind: str, owner: int, what: str, logged, now_digest: str | No
     return DataCheck(what, "changed", detail, changes)
 
 
+# The copy of the case verify derives the movements in (removed when it ends).
+VERIFY_COPY = "rpa.verify.duckdb"
+
 # Rows digested per statement by verify: an ordered string_agg holds its group's
 # hashes in memory (no spilling), and all 13.6M of a 10M-movement case ran out of
 # memory under 512 MB.
@@ -542,39 +545,50 @@ def verify_data(con: duckdb.DuckDBPyConnection) -> list[DataCheck]:
     return checks
 
 
-def verify_movements(con: duckdb.DuckDBPyConnection) -> DataCheck:
+def verify_movements(con: duckdb.DuckDBPyConnection, folder: Path) -> DataCheck:
     """The movements (and which sighting is of which) against the ones the sightings and
-    the roster give: derived again inside a transaction that is rolled back, and
-    compared row by row. Needs a connection that may write (nothing is kept)."""
+    the roster give: derived again in a copy of the case (`folder`'s database, removed
+    after), and compared row by row. A copy, not a transaction rolled back: inside a
+    transaction DuckDB keeps every temporary table the derivation replaces, and a 10M
+    case ran out of memory under 512 MB. The case itself is not written."""
+    import shutil
+
+    from analyzer.case import copy_case
+    from analyzer.db import connect
     from analyzer.ingest.consolidate import consolidate, is_stale
 
     if is_stale(con):
         return DataCheck("movements", "not derived", "files were loaded after the movements were last derived: run `rpa scan`")
     columns = tuple(r[0] for r in con.execute("SELECT column_name FROM information_schema.columns WHERE table_name = 'movement_rows' ORDER BY ordinal_position").fetchall())
     hashed = f"SELECT id, {_row_hash(columns)} AS hash FROM movement_rows"
-    con.execute("BEGIN TRANSACTION")
+    copy = folder / VERIFY_COPY
+    copy_case(con, folder, copy, "to derive its movements again")
     try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE verify_stored AS {hashed}")
-        con.execute("CREATE OR REPLACE TEMP TABLE verify_stored_links AS SELECT sighting_id, movement_id FROM sighting_movements")
-        consolidate(con)
-        rows = con.execute(
-            f"""WITH derived AS ({hashed}),
-                     stored AS (SELECT * FROM verify_stored)
-                SELECT coalesce(s.id, d.id) AS id,
-                       CASE WHEN d.id IS NULL THEN 'inserted' WHEN s.id IS NULL THEN 'deleted' ELSE 'edited' END
-                FROM stored s FULL JOIN derived d ON d.id = s.id
-                WHERE s.hash IS DISTINCT FROM d.hash ORDER BY 1"""
-        ).fetchall()
-        links = con.execute(
-            """SELECT count(*) FROM (SELECT * FROM verify_stored_links EXCEPT ALL SELECT sighting_id, movement_id FROM sighting_movements
-                                     UNION ALL
-                                     SELECT sighting_id, movement_id FROM sighting_movements EXCEPT ALL SELECT * FROM verify_stored_links)"""
-        ).fetchall()[0][0]
-        count = con.execute("SELECT count(*) FROM movement_rows").fetchall()[0][0]
+        vcon = connect(copy)
+        try:
+            vcon.execute(f"CREATE TEMP TABLE verify_stored AS {hashed}")
+            vcon.execute("CREATE TEMP TABLE verify_stored_links AS SELECT sighting_id, movement_id FROM sighting_movements")
+            consolidate(vcon)
+            rows = vcon.execute(
+                f"""WITH derived AS ({hashed}),
+                         stored AS (SELECT * FROM verify_stored)
+                    SELECT coalesce(s.id, d.id) AS id,
+                           CASE WHEN d.id IS NULL THEN 'inserted' WHEN s.id IS NULL THEN 'deleted' ELSE 'edited' END
+                    FROM stored s FULL JOIN derived d ON d.id = s.id
+                    WHERE s.hash IS DISTINCT FROM d.hash ORDER BY 1"""
+            ).fetchall()
+            links = vcon.execute(
+                """SELECT count(*) FROM (SELECT * FROM verify_stored_links EXCEPT ALL SELECT sighting_id, movement_id FROM sighting_movements
+                                         UNION ALL
+                                         SELECT sighting_id, movement_id FROM sighting_movements EXCEPT ALL SELECT * FROM verify_stored_links)"""
+            ).fetchall()[0][0]
+            count = vcon.execute("SELECT count(*) FROM movement_rows").fetchall()[0][0]
+        finally:
+            vcon.close()
     finally:
-        con.execute("ROLLBACK")
-        con.execute("DROP TABLE IF EXISTS verify_stored")
-        con.execute("DROP TABLE IF EXISTS verify_stored_links")
+        for leftover in (copy, copy.with_name(copy.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+        shutil.rmtree(copy.with_name(copy.name + ".tmp"), ignore_errors=True)
     changes = [f"movement {i} {how}" for i, how in rows[:50]]
     if len(rows) > 50:
         changes.append(f"… and {len(rows) - 50} more movements")

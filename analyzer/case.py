@@ -222,8 +222,14 @@ def _leave_note(folder: Path, command: str) -> None:
 
 def _leave_snapshot(con: duckdb.DuckDBPyConnection, folder: Path) -> None:
     """Copy the case, whole and consistent, for readers while this process writes it."""
+    copy_case(con, folder, folder / SNAPSHOT_NAME, "for readers")
+
+
+def copy_case(con: duckdb.DuckDBPyConnection, folder: Path, target: Path, why: str) -> None:
+    """Copy the open case's database, whole and consistent (after a checkpoint, while
+    this process holds it), to `target` (a partial copy is never left under that name)."""
     con.execute("CHECKPOINT")  # everything committed is in the file; nothing writes until we do
-    partial = folder / (SNAPSHOT_NAME + ".partial")
+    partial = target.with_name(target.name + ".partial")
     # The copy runs in a child process: closing any descriptor of the database file in
     # this process would drop the POSIX lock DuckDB holds on it, letting a second
     # writer in.
@@ -234,8 +240,8 @@ def _leave_snapshot(con: duckdb.DuckDBPyConnection, folder: Path) -> None:
     )
     if copied.returncode != 0:
         partial.unlink(missing_ok=True)
-        raise RpaError(f"cannot copy the case for readers into {folder}: {(copied.stderr.strip().splitlines() or ['unknown error'])[-1]}")
-    os.replace(partial, folder / SNAPSHOT_NAME)
+        raise RpaError(f"cannot copy the case {why} into {folder}: {(copied.stderr.strip().splitlines() or ['unknown error'])[-1]}")
+    os.replace(partial, target)
 
 
 def _connect_for_reading(folder: Path) -> duckdb.DuckDBPyConnection:

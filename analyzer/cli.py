@@ -811,11 +811,11 @@ def verify(case: CaseOption = None) -> None:
     """
     from analyzer.audit import verify_data, verify_log, verify_movements, verify_records, verify_reports, verify_sources
 
-    # Not read-only: the movements are checked by deriving them again in a transaction
-    # that is rolled back.
+    # Not read-only: the movements are derived again in a copy of the case, made after a
+    # checkpoint while this process holds it.
     with open_case(case) as con:
         sources = verify_sources(con)
-        data = verify_data(con) + [verify_movements(con)]
+        data = verify_data(con) + [verify_movements(con, find_case(case))]
         chain = verify_log(con)
         records = verify_records(con)
         reports = verify_reports(con)

@@ -536,6 +536,8 @@ def case_key(path: Path, *, confirm: bool = False) -> str:
     key = os.environ.get("RPA_KEY")
     if key:
         return key
+    if not confirm and path.parent in _TYPED_KEYS:
+        return _TYPED_KEYS[path.parent]  # verify's copy beside the case: asked once
     if not sys.stdin.isatty():
         if confirm:
             raise CaseKeyError(f"give the key of the new case {path.parent} in env RPA_KEY (or type it in a terminal)")
@@ -545,4 +547,9 @@ def case_key(path: Path, *, confirm: bool = False) -> str:
         raise CaseKeyError("the two keys differ; nothing was made")
     if not key:
         raise CaseKeyError("an empty key; nothing was done")
+    _TYPED_KEYS[path.parent] = key
     return key
+
+
+# Keys typed in this process, by case folder (in memory only, for this command).
+_TYPED_KEYS: dict[Path, str] = {}

@@ -91,9 +91,10 @@ WIDEN_ROUNDS = 5
 
 def consolidate(con: duckdb.DuckDBPyConnection, new_sources: list[int] | None = None) -> None:
     """Derive `transactions`, `sighting_movements`, `alias_links`, `match_notes` and
-    the derived counts of `sources` from the sightings and the roster. Runs inside the
-    caller's transaction (verify derives in one it rolls back; the commands derive
-    outside any, see derive_movements); touches nothing else.
+    the derived counts of `sources` from the sightings and the roster, in the caller's
+    transaction if there is one, else statement by statement (verify derives a copy of
+    the case so; the commands mark the case first, see derive_movements); touches
+    nothing else.
 
     With `new_sources` (the files just loaded), only a neighbourhood is derived again:
     their sightings and those of the accounts that resolve otherwise than at the last
