@@ -191,3 +191,10 @@ def test_many_files_are_summed_up_per_format_by_ingest_and_status_and_listed_who
     assert rows[0] == ["id", "file", "format", "owner", "loaded", "dupl.", "rej.", "from", "to", "sha256"]
     assert sorted(r[1] for r in rows[1:]) == [f"m{k:02d}.csv" for k in range(25)]
     assert {r[1]: r[6] for r in rows[1:]}["m17.csv"] == "1" and all(len(r[9]) == 64 for r in rows[1:])
+    # verify counts the intact files and names the others
+    (folder / "m05.csv").write_text("changed", encoding="utf-8")
+    verified = rpa("verify", "--case", case)
+    assert verified.exit_code == 1
+    named = [l for l in verified.stdout.splitlines() if l.startswith("source ")]
+    assert len(named) == 1 and named[0].startswith(f"source 6 changed: {folder / 'm05.csv'} (sha256 now ")
+    assert "24 source files intact" in verified.stdout and "NOT INTACT: 1 changed; 24 of 25 sources intact" in verified.stdout
