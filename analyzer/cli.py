@@ -205,7 +205,7 @@ def ingest(
             group = [r for r in loaded_files if r.format == fmt]
             firsts = [r.first_ts for r in group if r.first_ts]
             lasts = [r.last_ts for r in group if r.last_ts]
-            table.add_row(fmt, f"{len(group):,}", f"{len({r.owner for r in group}):,}", f"{sum(r.rows_read for r in group):,}",
+            table.add_row(fmt, f"{len(group):,}", f"{len({r.owner for r in group if r.owner}):,}", f"{sum(r.rows_read for r in group):,}",
                           f"{sum(r.loaded for r in group):,}", f"{sum(r.duplicate for r in group):,}",
                           f"{sum(r.rejected for r in group):,}", day(min(firsts, default=None)), day(max(lasts, default=None)))
         out.print(table)

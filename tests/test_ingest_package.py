@@ -177,6 +177,8 @@ def test_many_files_are_summed_up_per_format_by_ingest_and_status_and_listed_who
     ingested = rpa("ingest", folder, "--case", case)
     assert ingested.exit_code == 1, ingested.output  # rows were rejected
     assert "ingest: 25 files" in ingested.stdout
+    summed = next(l for l in ingested.stdout.splitlines() if l.strip("│ ").startswith("canonical"))
+    assert [c.strip() for c in summed.strip("│").split("│")][:3] == ["canonical_csv", "25", "0"]  # no owner named
     assert "m03.csv: 1 rows rejected" in ingested.stdout and "m17.csv: 1 rows rejected" in ingested.stdout
     status = rpa("status", "--case", case)
     assert status.exit_code == 0
