@@ -93,18 +93,17 @@ def test_rules_list_and_show():
     assert rpa("rules", "show", "nope").exit_code == 2
 
 
-HOSTILE = """-- title = "hostile"
--- title_zh = "恶意"
--- severity = "low"
--- regulation = "none"
--- rationale = "tries to read a file outside the case during a scan"
--- false_positives = ["none"]
--- reason_zh = "x"
--- reason_en = "x"
+def minimal_rule(rule_id: str, rationale: str, select: str) -> str:
+    """A rule file with the fewest header keys rpa accepts, around `select`."""
+    return (f'-- title = "{rule_id}"\n-- title_zh = "{rule_id}"\n-- severity = "low"\n-- regulation = "none"\n'
+            f'-- rationale = "{rationale}"\n-- false_positives = ["none"]\n-- reason_zh = "x"\n-- reason_en = "x"\n{select}')
+
+
+HOSTILE = minimal_rule("hostile", "tries to read a file outside the case during a scan", """
 SELECT content AS subject, [] AS counterparties, NULL AS window_name, NULL AS start_ts, NULL AS end_ts,
        0 AS total_amount, 0 AS txn_count, [1] AS evidence, 0 AS score
 FROM read_text('{path}')
-"""
+""")
 
 
 def test_a_rule_cannot_read_files_outside_the_case(case, tmp_path):
@@ -118,18 +117,11 @@ def test_a_rule_cannot_read_files_outside_the_case(case, tmp_path):
     assert "rule hostile failed" in result.stderr and "the key" not in result.output
 
 
-HUNGRY = """-- title = "hungry"
--- title_zh = "耗内存"
--- severity = "low"
--- regulation = "none"
--- rationale = "holds a list of twenty million numbers, which cannot spill to disk"
--- false_positives = ["none"]
--- reason_zh = "x"
--- reason_en = "x"
+HUNGRY = minimal_rule("hungry", "holds a list of twenty million numbers, which cannot spill to disk", """
 SELECT 'x' AS subject, [] AS counterparties, NULL AS window_name, NULL AS start_ts, NULL AS end_ts,
        0 AS total_amount, len(list(range)) AS txn_count, [1] AS evidence, 0 AS score
 FROM range(20000000)
-"""
+""")
 
 
 def test_a_rule_that_runs_out_of_memory_says_so_in_one_line_and_keeps_the_findings(case, tmp_path, monkeypatch):
