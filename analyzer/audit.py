@@ -402,9 +402,12 @@ def record_source_digest(con: duckdb.DuckDBPyConnection, source_id: int) -> dict
 
 def record_source_digests(con: duckdb.DuckDBPyConnection, first: int, last: int) -> dict[int, dict]:
     """record_source_digest for the sources first..last at once (a batch of files)."""
+    from analyzer.db import unordered
+
     con.execute("DELETE FROM fingerprints WHERE kind = 'source' AND owner BETWEEN $a AND $b", {"a": first, "b": last})
-    con.execute(f"INSERT INTO fingerprints SELECT 'source', owner, row_kind, item, name, hash FROM ({source_rows_sql('source_id BETWEEN $a AND $b')})",
-                {"a": first, "b": last})
+    with unordered(con):  # the digest sorts the rows: hashed on every thread
+        con.execute(f"INSERT INTO fingerprints SELECT 'source', owner, row_kind, item, name, hash FROM ({source_rows_sql('source_id BETWEEN $a AND $b')})",
+                    {"a": first, "b": last})
     out = {}
     for owner, digest, *counts in con.execute(
         f"SELECT owner, {_DIGEST}, {_counts(SOURCE_KINDS)} FROM fingerprints WHERE kind = 'source' AND owner BETWEEN $a AND $b GROUP BY owner",

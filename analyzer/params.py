@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Self
 
@@ -174,8 +174,18 @@ class CaseConnection:
     """A DuckDB connection whose `execute` and `executemany` bind parameters as
     literals (see the module docstring). Everything else is the connection's own."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection):
+    def __init__(self, con: duckdb.DuckDBPyConnection, opener: Callable[[], duckdb.DuckDBPyConnection] | None = None):
         self._con = con
+        self._opener = opener
+
+    def reopen(self) -> None:
+        """Close DuckDB and open the same database again (as it was first opened):
+        memory DuckDB kept from the statements before (its allocator's, its caches)
+        goes back to the system. Temporary tables and settings made since are gone."""
+        if self._opener is None:
+            raise RuntimeError("this connection cannot be reopened")
+        self._con.close()
+        self._con = self._opener()
 
     def execute(self, sql: str, parameters: Sequence[Any] | Mapping[str, Any] | None = None) -> CaseConnection:
         """Run one or more statements; like DuckDBPyConnection.execute, returns the

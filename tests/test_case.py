@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from analyzer.db import MIGRATIONS, SCHEMA_VERSION, migrate, schema_version
+from analyzer.db import MIGRATIONS, SCHEMA_VERSION, migrate, schema_version, unordered
 from analyzer.errors import RpaError
 from tests.helpers import query, rpa
 
@@ -71,3 +71,28 @@ def test_case_from_a_newer_rpa_is_refused(tmp_path):
     con.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
     with pytest.raises(RpaError, match="newer than this rpa"):
         migrate(con)
+
+
+def test_unordered_statements_put_back_the_insertion_order_they_found():
+    con = duckdb.connect()
+
+    def keeps_order() -> bool:
+        return con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0]
+
+    assert keeps_order() is True
+    with unordered(con):
+        assert keeps_order() is False
+        with unordered(con):  # nested: the inner block must not give the order back early
+            assert keeps_order() is False
+        assert keeps_order() is False
+    assert keeps_order() is True
+    try:
+        with unordered(con):
+            raise KeyError("a failed statement")
+    except KeyError:
+        pass
+    assert keeps_order() is True
+    con.execute("SET preserve_insertion_order = false")
+    with unordered(con):
+        pass
+    assert keeps_order() is False

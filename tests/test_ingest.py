@@ -340,3 +340,45 @@ def test_out_of_memory_is_one_line_and_the_same_ingest_with_more_memory_complete
     assert query(small, count) == query(full, count)
     assert query(small, "SELECT count(*) FROM sightings") == query(full, "SELECT count(*) FROM sightings")
     assert rpa("verify", "--case", small).exit_code == 0
+
+
+@pytest.mark.parametrize("key", [None, "a key of the case"])
+def test_a_big_ingest_derives_in_duckdb_opened_afresh_and_gives_the_same_case(tmp_path, monkeypatch, key):
+    """A big ingest closes DuckDB and opens the case again before deriving the movements
+    (what staging left resident would sit under the derivation's peak). Plain and
+    encrypted, the case is the one an ingest without the reopen gives."""
+    import shutil
+
+    import analyzer.ingest as ingest
+    from analyzer.params import CaseConnection
+    from tests.conftest import ROOT
+
+    env = {"RPA_KEY": key} if key else {}
+    data = tmp_path / "data"
+    shutil.copytree(ROOT / "sample_data", data)
+    reopened = []
+    real_reopen = CaseConnection.reopen
+
+    def counted(self):
+        reopened.append(1)
+        real_reopen(self)
+
+    monkeypatch.setattr(CaseConnection, "reopen", counted)
+    seen = {}
+    for rows, name in ((10**12, "kept"), (1, "reopened")):
+        monkeypatch.setattr(ingest, "REOPEN_ROWS", rows)
+        case = tmp_path / name
+        assert rpa("init", *(["--encrypt"] if key else []), case, env=env).exit_code == 0
+        assert rpa("ingest", data, "--case", case, env=env).exit_code in (0, 1)
+        assert len(reopened) == (0 if name == "kept" else 1)
+        # the derivation after the reopen finished: the case is marked derived
+        sql = ("SELECT count(*), sum(amount), count(DISTINCT txn_id), sum(hash(id, payer, payee, ts, source_id, line)), "
+               "(SELECT value FROM meta WHERE key = 'consolidated') FROM transactions")
+        if key:
+            from analyzer import db
+
+            with db.connect(case / "rpa.duckdb", new_key=key) as con:
+                seen[name] = con.execute(sql).fetchall()
+        else:
+            seen[name] = query(case, sql)
+    assert seen["kept"] == seen["reopened"] and seen["kept"][0][0] > 2000 and seen["kept"][0][4] == "yes"

@@ -553,6 +553,7 @@ def test_a_case_with_alias_links_from_before_their_evidence_derives_it_at_the_ne
     assert links and query(case, "SELECT count(*) FROM alias_evidence") != [(0,)]
     con = duckdb.connect(str(case / "rpa.duckdb"))
     con.execute("DROP TABLE alias_evidence")
+    con.execute("DROP TABLE shown_names")  # (migration 10, after it)
     con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', '8')")
     con.close()
     assert rpa("status", "--case", case).exit_code == 0  # migrates
@@ -563,3 +564,29 @@ def test_a_case_with_alias_links_from_before_their_evidence_derives_it_at_the_ne
     before = _derived(case)
     _derive_all(case)
     assert _derived(case) == before
+
+
+def test_the_names_shown_beside_accounts_are_kept_whatever_the_path_and_filled_by_migration(exports, tmp_path):
+    """`shown_names` (each account with each name shown beside it) is what the sightings
+    give: kept up by the derivation around new files, rebuilt by a whole derivation,
+    and filled from the sightings when a case of schema 9 migrates. (An account taking
+    its person through it, in every order: the test of 王五 above.)"""
+    import duckdb
+
+    names = "SELECT account, name FROM shown_names ORDER BY ALL"
+    truth = """SELECT payer, payer_name FROM sightings WHERE payer IS NOT NULL AND payer_name IS NOT NULL
+               UNION SELECT payee, payee_name FROM sightings WHERE payee IS NOT NULL AND payee_name IS NOT NULL ORDER BY ALL"""
+    case = tmp_path / "case"
+    _load(case, ["tenpay", "roster", "bill_csv", "bill_xlsx"], exports)  # the bills each derived around
+    kept = query(case, names)
+    assert len(kept) >= 5 and kept == query(case, truth) and len(kept) == len(set(kept))
+    persons = query(case, "SELECT account, person_id FROM account_keys WHERE person_id IS NOT NULL ORDER BY ALL")
+    _derive_all(case)
+    assert query(case, names) == kept
+    assert query(case, "SELECT account, person_id FROM account_keys WHERE person_id IS NOT NULL ORDER BY ALL") == persons
+    con = duckdb.connect(str(case / "rpa.duckdb"))
+    con.execute("DROP TABLE shown_names")
+    con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', '9')")
+    con.close()
+    assert rpa("status", "--case", case).exit_code == 0  # migrates
+    assert query(case, names) == kept

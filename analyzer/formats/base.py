@@ -36,6 +36,7 @@ import json
 import os
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -243,6 +244,7 @@ def raw_json(headers: list[str], cells: list[object]) -> str:
     return json.dumps(out, ensure_ascii=False)
 
 
+@lru_cache(maxsize=4096)  # a production's thousands of paths share their folders
 def _readable(part: str) -> str:
     """One path component: undo surrogate escapes, decode as UTF-8, else GBK."""
     data = part.encode("utf-8", "surrogateescape")
@@ -261,11 +263,18 @@ def display_path(path: Path | str | bytes) -> str:
     """
     if isinstance(path, bytes):
         path = os.fsdecode(path)
+    if isinstance(path, Path):
+        text = str(path)
+        try:
+            text.encode("utf-8")  # no surrogate escapes: readable as it is (most paths;
+            return text           # a production's thousands cost seconds parsed again)
+        except UnicodeEncodeError:
+            pass
     p = Path(path)
     parts = [_readable(part) for part in p.parts]
     if not parts:
         return str(p)
-    return str(Path(*parts))
+    return os.path.join(*parts)  # as str(Path(*parts)): the parts are already a path's
 
 
 # Lines of files staged together (a batch) are numbered file_no × FILE_SPAN + line.

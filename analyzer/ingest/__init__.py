@@ -58,6 +58,8 @@ BATCH_FILES = 500
 BATCH_ROWS_MAX = 1_000_000
 # Files up to this size are staged into a batch; bigger ones load alone, streamed.
 SMALL_FILE_BYTES = 32 << 20
+# An ingest of this many rows or more derives the movements in a DuckDB opened afresh.
+REOPEN_ROWS = 1_000_000
 
 
 def ingest_paths(
@@ -167,6 +169,10 @@ def ingest_paths(
     loaded = [r for r in results if r.status == "loaded"]
     if loaded:
         tell(len(files), "matching the movements")
+        if sum(r.rows_read for r in loaded) >= REOPEN_ROWS and hasattr(con, "reopen"):
+            # What staging left in DuckDB's hands would stay resident under the
+            # derivation's own peak: measured at 3M movements, 1,077 MiB without, 967 with.
+            con.reopen()
         derive_movements(con, [r.source_id for r in loaded])
         counts = {r[0]: (r[1], r[2]) for r in con.execute(
             "SELECT source_id, rows_loaded, rows_duplicate FROM sources WHERE source_id >= ?",

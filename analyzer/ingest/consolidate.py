@@ -122,42 +122,50 @@ def _consolidate(con, seed: str | None) -> None:
     # No table here has a meaningful row order (every choice is made on content), and
     # keeping one costs memory: under the 512 MB limit the pairing of a 1M-movement
     # case of bills ran out of it.
-    con.execute("SET preserve_insertion_order = false")
-    try:
-        # (an ingest derives a stale case whole before it loads: its own files are the seed)
-        if seed is not None:
-            for round_ in range(WIDEN_ROUNDS):
-                # with the alias links as they are (or as the last round learned them)
-                _person(con)
-                con.execute(
-                    """CREATE OR REPLACE TEMP TABLE c_changed AS
-                       SELECT account FROM (SELECT account, person_id, key FROM c_person
-                                            EXCEPT SELECT account, person_id, key FROM account_keys)"""
-                )
-                changed = con.execute("SELECT count(*) FROM c_changed").fetchall()[0][0]
-                grown = seed
-                if changed:
-                    grown = f"""{seed} UNION ALL SELECT sighting_id FROM sightings
-                               WHERE payer IN (SELECT account FROM c_changed) OR payee IN (SELECT account FROM c_changed)
-                                  OR payer_name IN (SELECT account FROM c_changed) OR payee_name IN (SELECT account FROM c_changed)"""
-                elif round_ == 0 and not con.execute(f"SELECT count(*) FROM ({seed})").fetchall()[0][0]:
-                    return  # nothing new, nothing resolves otherwise
-                if not _scope(con, grown):
-                    break
-                try:
-                    _derive(con, scoped=True)
-                    return
-                except _Widen:
-                    for table in _TEMP:
-                        con.execute(f"DROP TABLE IF EXISTS {table}")
-        con.execute("DROP TABLE IF EXISTS c_scope")
-        _derive(con, scoped=False)
-    finally:
-        _drop_temp(con)
+    from analyzer.db import unordered
+
+    with unordered(con):
         try:
-            con.execute("RESET preserve_insertion_order")
-        except duckdb.TransactionException:
-            pass
+            _consolidate_unordered(con, seed)
+        finally:
+            _drop_temp(con)
+
+
+def _consolidate_unordered(con, seed: str | None) -> None:
+    """_consolidate, with insertion order already free."""
+    # (an ingest derives a stale case whole before it loads: its own files are the seed)
+    if seed is not None and _most_of_the_case(con, seed):
+        # A first ingest's own files are the whole case: no neighbourhood to grow (its
+        # scope was 13.6M ids at 10M movements, built to be thrown away).
+        seed = None
+    _shown_names(con, seed)
+    if seed is not None:
+        for round_ in range(WIDEN_ROUNDS):
+            # with the alias links as they are (or as the last round learned them)
+            _person(con)
+            con.execute(
+                """CREATE OR REPLACE TEMP TABLE c_changed AS
+                   SELECT account FROM (SELECT account, person_id, key FROM c_person
+                                        EXCEPT SELECT account, person_id, key FROM account_keys)"""
+            )
+            changed = con.execute("SELECT count(*) FROM c_changed").fetchall()[0][0]
+            grown = seed
+            if changed:
+                grown = f"""{seed} UNION ALL SELECT sighting_id FROM sightings
+                           WHERE payer IN (SELECT account FROM c_changed) OR payee IN (SELECT account FROM c_changed)
+                              OR payer_name IN (SELECT account FROM c_changed) OR payee_name IN (SELECT account FROM c_changed)"""
+            elif round_ == 0 and not con.execute(f"SELECT count(*) FROM ({seed})").fetchall()[0][0]:
+                return  # nothing new, nothing resolves otherwise
+            if not _scope(con, grown):
+                break
+            try:
+                _derive(con, scoped=True)
+                return
+            except _Widen:
+                for table in _TEMP:
+                    con.execute(f"DROP TABLE IF EXISTS {table}")
+    con.execute("DROP TABLE IF EXISTS c_scope")
+    _derive(con, scoped=False)
 
 
 def _drop_temp(con) -> None:
@@ -199,6 +207,13 @@ _KEYED = f"""
     LEFT JOIN c_person p ON p.account = r.payer LEFT JOIN c_person pn ON pn.account = r.payer_name
     LEFT JOIN c_person q ON q.account = r.payee LEFT JOIN c_person qn ON qn.account = r.payee_name
 """
+
+
+def _most_of_the_case(con, seed: str) -> bool:
+    """Whether the sightings `seed` selects are more than SCOPE_SHARE of the case
+    (cheap for the files just loaded: their ids lie together)."""
+    total = con.execute("SELECT count(*) FROM sightings").fetchall()[0][0]
+    return con.execute(f"SELECT count(*) FROM ({seed})").fetchall()[0][0] > SCOPE_SHARE * total
 
 
 def _scope(con, seed: str) -> bool:
@@ -473,23 +488,38 @@ def _write_links(con) -> None:
     con.execute("INSERT INTO alias_links SELECT alias, account, movements, status FROM c_links ORDER BY alias, account")
 
 
+_NAME_PAIRS = """
+    SELECT payer AS account, payer_name AS name FROM {rows} WHERE payer IS NOT NULL AND payer_name IS NOT NULL
+    UNION
+    SELECT payee, payee_name FROM {rows} WHERE payee IS NOT NULL AND payee_name IS NOT NULL
+"""
+
+
+def _shown_names(con, seed: str | None) -> None:
+    """Bring `shown_names` up to date: the pairs of the sightings `seed` selects added
+    (the files just loaded), or, for a whole derivation, all of it again from the
+    sightings (so that it is a function of them whatever happened before)."""
+    if seed is None:
+        con.execute("DELETE FROM shown_names")
+        con.execute(f"INSERT INTO shown_names {_NAME_PAIRS.format(rows='sightings')}")
+        return
+    rows = f"(SELECT s.* FROM sightings s SEMI JOIN ({seed}) n ON n.sighting_id = s.sighting_id)"
+    con.execute(f"INSERT INTO shown_names SELECT * FROM ({_NAME_PAIRS.format(rows=rows)}) EXCEPT SELECT account, name FROM shown_names")
+
+
 def _person(con) -> None:
     """c_person: each account's person (the roster through the account, else through
-    the one real name shown beside it anywhere in the case) and the key movements are
-    matched on, through the alias links. Over the whole case, so that a neighbourhood
-    resolves its accounts as a whole derivation would."""
+    the one real name shown beside it anywhere in the case, as `shown_names` keeps
+    them) and the key movements are matched on, through the alias links. Over the
+    whole case, so that a neighbourhood resolves its accounts as a whole derivation
+    would."""
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE c_person AS
         WITH named AS (SELECT account, person_id FROM accounts WHERE person_id IS NOT NULL),
         by_name AS (
-            SELECT account, min(person_id) AS person_id FROM (
-                SELECT DISTINCT s.payer AS account, n.person_id FROM sightings s JOIN named n ON n.account = s.payer_name
-                WHERE s.payer IS NOT NULL
-                UNION
-                SELECT DISTINCT s.payee, n.person_id FROM sightings s JOIN named n ON n.account = s.payee_name
-                WHERE s.payee IS NOT NULL
-            ) GROUP BY account HAVING count(DISTINCT person_id) = 1
+            SELECT s.account, min(n.person_id) AS person_id FROM shown_names s JOIN named n ON n.account = s.name
+            GROUP BY s.account HAVING count(DISTINCT n.person_id) = 1
         ),
         direct AS (
             SELECT a.account, a.norm, coalesce(a.person_id, b.person_id) AS person_id

@@ -16,6 +16,7 @@ import duckdb
 
 from analyzer import __version__
 from analyzer.audit import append, append_many, record_source_digest, record_source_digests
+from analyzer.db import unordered
 from analyzer.formats.base import CHANNELS, FILE_SPAN, KINDS, MOVEMENT_COLUMNS, STATUSES, Parsed, StagedFile, normalize_account
 from analyzer.ingest.consolidate import mark_stale
 from analyzer.ingest.walk import display_name
@@ -91,10 +92,12 @@ def load_tenpay_batch(
 
     memory_before = cap_memory(con) if tenpay.CAP_MEMORY else None
     try:
-        progress("reading")
-        staged = tenpay.stage_many(con, [p for p, _ in items], owner=owner)
-        progress("loading")
-        return load_batch(con, staged, [name for _, name in items], tenpay.ROWS, tenpay.REJECTS, actor=actor, fmt="tenpay")
+        # Every staged row carries its file and line: no statement needs storage order.
+        with unordered(con):
+            progress("reading")
+            staged = tenpay.stage_many(con, [p for p, _ in items], owner=owner)
+            progress("loading")
+            return load_batch(con, staged, [name for _, name in items], tenpay.ROWS, tenpay.REJECTS, actor=actor, fmt="tenpay")
     finally:
         tenpay.drop_staged(con)
         restore_memory(con, memory_before)
@@ -272,8 +275,7 @@ def insert_rows(con, relation: str, source_id: int, base_id: int, *, many: bool 
     con.execute(f"INSERT INTO rejects SELECT {source}, line, {cells}, reason FROM ({typed}) WHERE reason IS NOT NULL", {"source": source_id})
     # Row order comes from the line numbers, not from storage order, so DuckDB may
     # insert in parallel without keeping it.
-    con.execute("SET preserve_insertion_order = false")
-    try:
+    with unordered(con):
         con.execute(
             f"""
             INSERT INTO sightings
@@ -284,8 +286,6 @@ def insert_rows(con, relation: str, source_id: int, base_id: int, *, many: bool 
             """,
             {"base": base_id, "source": source_id},
         )
-    finally:
-        con.execute("RESET preserve_insertion_order")
 
 
 # The views a sighting may have: the payer's export ('out', and 'neutral' moves of the
