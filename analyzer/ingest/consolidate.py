@@ -134,7 +134,8 @@ def _consolidate(con, seed: str | None) -> None:
 def _consolidate_unordered(con, seed: str | None) -> None:
     """_consolidate, with insertion order already free."""
     # (an ingest derives a stale case whole before it loads: its own files are the seed)
-    if seed is not None and _most_of_the_case(con, seed):
+    seed_rows = 0 if seed is None else con.execute(f"SELECT count(*) FROM ({seed})").fetchall()[0][0]
+    if seed is not None and seed_rows > SCOPE_SHARE * con.execute("SELECT count(*) FROM sightings").fetchall()[0][0]:
         # A first ingest's own files are the whole case: no neighbourhood to grow (its
         # scope was 13.6M ids at 10M movements, built to be thrown away).
         seed = None
@@ -154,7 +155,7 @@ def _consolidate_unordered(con, seed: str | None) -> None:
                 grown = f"""{seed} UNION ALL SELECT sighting_id FROM sightings
                            WHERE payer IN (SELECT account FROM c_changed) OR payee IN (SELECT account FROM c_changed)
                               OR payer_name IN (SELECT account FROM c_changed) OR payee_name IN (SELECT account FROM c_changed)"""
-            elif round_ == 0 and not con.execute(f"SELECT count(*) FROM ({seed})").fetchall()[0][0]:
+            elif round_ == 0 and not seed_rows:
                 return  # nothing new, nothing resolves otherwise
             if not _scope(con, grown):
                 break
@@ -207,13 +208,6 @@ _KEYED = f"""
     LEFT JOIN c_person p ON p.account = r.payer LEFT JOIN c_person pn ON pn.account = r.payer_name
     LEFT JOIN c_person q ON q.account = r.payee LEFT JOIN c_person qn ON qn.account = r.payee_name
 """
-
-
-def _most_of_the_case(con, seed: str) -> bool:
-    """Whether the sightings `seed` selects are more than SCOPE_SHARE of the case
-    (cheap for the files just loaded: their ids lie together)."""
-    total = con.execute("SELECT count(*) FROM sightings").fetchall()[0][0]
-    return con.execute(f"SELECT count(*) FROM ({seed})").fetchall()[0][0] > SCOPE_SHARE * total
 
 
 def _scope(con, seed: str) -> bool:
