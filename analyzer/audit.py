@@ -157,13 +157,16 @@ class LogCheck:
 
 def verify_log(con: duckdb.DuckDBPyConnection) -> LogCheck:
     """Recompute the chain: every entry's hash from its content, every prev_hash against
-    the entry before, seq without gaps, and the last entry against the head in meta."""
+    the entry before, seq without gaps or repeats, and the last entry against the head in meta."""
     rows = con.execute(
         "SELECT seq, logged_at, actor, action, details, prev_hash, hash FROM audit_log ORDER BY seq"
     ).fetchall()
     check = LogCheck(entries=len(rows))
     expected, prev = 1, GENESIS
     for seq, at, actor, action, details, prev_hash, digest in rows:
+        if seq < expected:  # (the table has no key: rpa gives seq itself)
+            check.problems.append((seq, f"entry {seq} is there more than once (added after it was written)"))
+            continue
         gap = seq != expected
         if gap:
             missing = f"entry {expected} is" if seq == expected + 1 else f"entries {expected}–{seq - 1} are"

@@ -113,6 +113,15 @@ def test_a_deleted_entry_is_named(case):
     assert result.exit_code == 1 and "log broken: entry 2 is missing (deleted)" in result.stdout
 
 
+def test_an_entry_added_twice_is_named(case):
+    """The log has no key (rpa gives seq itself): a copy of an entry added later is
+    caught by the chain check, not by the table."""
+    sql(case, "INSERT INTO audit_log SELECT * FROM audit_log WHERE seq = 3")
+    result = rpa("verify", "--case", case)
+    assert result.exit_code == 1 and "log broken: entry 3 is there more than once" in result.stdout
+    assert "missing" not in result.stdout
+
+
 def test_a_deleted_last_entry_is_named(case):
     sql(case, "DELETE FROM audit_log WHERE seq = 5")
     result = rpa("verify", "--case", case)

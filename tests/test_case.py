@@ -96,3 +96,42 @@ def test_unordered_statements_put_back_the_insertion_order_they_found():
     with unordered(con):
         pass
     assert keeps_order() is False
+
+
+def test_a_case_of_schema_10_keeps_its_rows_and_loses_the_keys_of_the_tables_that_grow(tmp_path):
+    """Migration 11: sources, audit_log and accounts lose their PRIMARY KEY (DuckDB
+    rewrote a keyed table whole at each checkpoint), with every row as it was; the
+    audit chain stays intact and the next file takes the next source id."""
+    from tests.helpers import write_canonical
+
+    case = tmp_path / "case"
+    assert rpa("init", case).exit_code == 0
+    rows = [{"txn_id": f"T{i}", "ts": f"2026-01-02 10:00:0{i}", "payer": "甲", "payee": "乙", "amount": "1.00"} for i in range(3)]
+    assert rpa("ingest", write_canonical(tmp_path / "a.csv", rows), "--case", case).exit_code == 0
+    keyed = {"sources": "source_id", "audit_log": "seq", "accounts": "account"}
+    con = duckdb.connect(str(case / "rpa.duckdb"))
+    before = {}
+    for table, key in keyed.items():
+        before[table] = con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall()
+        ddl = con.execute(f"SELECT sql FROM duckdb_tables() WHERE table_name = '{table}'").fetchall()[0][0]
+        ddl = ddl.replace(f"CREATE TABLE {table}(", f"CREATE TABLE {table}_10(").replace(");", f", PRIMARY KEY ({key}));")
+        con.execute(ddl)
+        con.execute(f"INSERT INTO {table}_10 SELECT * FROM {table}")
+        con.execute(f"DROP TABLE {table}")
+        con.execute(f"ALTER TABLE {table}_10 RENAME TO {table}")
+    assert len(con.execute("SELECT * FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY' "
+                           "AND table_name IN ('sources', 'audit_log', 'accounts')").fetchall()) == 3
+    con.execute("UPDATE meta SET value = '10' WHERE key = 'schema_version'")
+    con.close()
+
+    assert rpa("status", "--case", case).exit_code == 0  # migrates
+    assert query(case, "SELECT count(*) FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY' "
+                       "AND table_name IN ('sources', 'audit_log', 'accounts')") == [(0,)]
+    for table in keyed:
+        assert query(case, f"SELECT * FROM {table} ORDER BY ALL") == before[table], table
+    assert rpa("verify", "--case", case).exit_code == 0
+    more = [{"txn_id": "T9", "ts": "2026-01-03 10:00:00", "payer": "乙", "payee": "丙", "amount": "2.00"}]
+    assert rpa("ingest", write_canonical(tmp_path / "b.csv", more), "--case", case).exit_code == 0
+    assert query(case, "SELECT source_id FROM sources ORDER BY 1") == [(1,), (2,)]
+    assert query(case, "SELECT count(*), count(DISTINCT account) FROM accounts") == [(3, 3)]
+    assert rpa("verify", "--case", case).exit_code == 0

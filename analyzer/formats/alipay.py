@@ -341,7 +341,7 @@ def sniff(path: Path, head: bytes) -> bool:
 
 def stage(con, path: Path, *, owner: str | None = None) -> Parsed:
     """The protocol of analyzer.formats.base: `parse`, handed over as DuckDB relations."""
-    return stage_frame(con, parse(path, owner=owner), display_path(path))
+    return stage_frame(con, _read(path, owner), display_path(path))
 
 
 drop_staged = drop_frame
@@ -353,6 +353,14 @@ def parse(path: Path, *, owner: str | None = None) -> Parsed:
     Raises FormatError (one line, starting with the file name) when the file cannot be
     decoded or has no Alipay header row; bad rows become rejects.
     """
+    parsed = _read(path, owner)
+    parsed.rows = frame(parsed.rows)
+    return parsed
+
+
+def _read(path: Path, owner: str | None) -> Parsed:
+    """`parse`, its rows left as the records they were read into (stage hands them to
+    DuckDB without pandas)."""
     name = path.name
     try:
         data = path.read_bytes()
@@ -447,7 +455,7 @@ def parse(path: Path, *, owner: str | None = None) -> Parsed:
     parsed = Parsed(
         format=fmt,
         owner=effective_owner,
-        rows=frame(records),
+        rows=records,
         rejects=rejects,
         rows_read=len(records) + len(rejects),
         owner_name=owner_name,

@@ -108,7 +108,9 @@ class Parsed:
 
     format: str  # layout id, e.g. "wechat_csv", "wechat_xlsx", "alipay_app_2023", "tenpay_27"
     owner: str | None  # account holder's id as the file names it (nickname, Alipay account, 用户ID)
-    rows: pd.DataFrame | None  # columns MOVEMENT_COLUMNS; None when staged in DuckDB
+    # columns MOVEMENT_COLUMNS, as a DataFrame (`parse`) or as records (dicts, as a bill's
+    # parser reads them for `stage`); None when staged in DuckDB
+    rows: pd.DataFrame | list[dict] | None
     rejects: list[Reject] = field(default_factory=list)
     rows_read: int = 0  # data rows seen = len(rows) + len(rejects)
     owner_name: str | None = None  # real name of the holder when the file gives one
@@ -295,10 +297,12 @@ class StagedFile:
 
 FRAME_ROWS = "parsed_rows"  # stage_frame's relations
 FRAME_REJECTS = "parsed_rejects"
+_RECORDS = "parsed_records"
 
 
 def stage_frame(con, parsed: Parsed, name: str) -> Parsed:
-    """Hand a parser's DataFrame over as the protocol's relations (the bill layouts).
+    """Hand a parser's rows (records or a DataFrame) over as the protocol's relations
+    (the bill layouts).
     A bill that does not name its account holder cannot say which side its rows are
     on: refused unless `--owner` names it."""
     if parsed.owner is None and parsed.rows is not None and len(parsed.rows):
@@ -306,19 +310,34 @@ def stage_frame(con, parsed: Parsed, name: str) -> Parsed:
 
         raise FormatError(f"{name}: the file does not name its account holder; pass --owner NAME")
     drop_frame(con)
-    rows = parsed.rows if parsed.rows is not None else empty_rows()
-    rows = rows[list(MOVEMENT_COLUMNS)]
-    con.register("rpa_parsed_frame", rows)
-    try:
-        text = ",\n".join(f"nullif(trim(CAST({c} AS VARCHAR)), '') AS {c}" for c in MOVEMENT_COLUMNS if c != "line")
-        con.execute(f"CREATE TEMP TABLE {FRAME_ROWS} AS SELECT CAST(line AS BIGINT) AS line, {text} FROM rpa_parsed_frame")
-    finally:
-        con.unregister("rpa_parsed_frame")
+    text = ",\n".join(f"nullif(trim(CAST({c} AS VARCHAR)), '') AS {c}" for c in MOVEMENT_COLUMNS if c != "line")
+    if parsed.rows is None or isinstance(parsed.rows, list):
+        # Records go in as SQL values (bound by rpa, Arrow for many rows): handing DuckDB
+        # any Python object makes it import pandas, half a second of every bill's ingest.
+        records = parsed.rows or []
+        count = len(records)
+        columns = ", ".join(f"{c} {'BIGINT' if c == 'line' else 'VARCHAR'}" for c in MOVEMENT_COLUMNS)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {_RECORDS} ({columns})")
+        try:
+            if records:
+                con.executemany(f"INSERT INTO {_RECORDS} VALUES ({', '.join('?' * len(MOVEMENT_COLUMNS))})",
+                                [tuple(r["line"] if c == "line" else _text(r.get(c)) for c in MOVEMENT_COLUMNS) for r in records])
+            con.execute(f"CREATE TEMP TABLE {FRAME_ROWS} AS SELECT line, {text} FROM {_RECORDS}")
+        finally:
+            con.execute(f"DROP TABLE IF EXISTS {_RECORDS}")
+    else:
+        rows = parsed.rows[list(MOVEMENT_COLUMNS)]
+        count = len(rows)
+        con.register("rpa_parsed_frame", rows)
+        try:
+            con.execute(f"CREATE TEMP TABLE {FRAME_ROWS} AS SELECT CAST(line AS BIGINT) AS line, {text} FROM rpa_parsed_frame")
+        finally:
+            con.unregister("rpa_parsed_frame")
     con.execute(f"CREATE TEMP TABLE {FRAME_REJECTS} (line BIGINT, raw VARCHAR, reason VARCHAR)")
     if parsed.rejects:
         con.executemany(f"INSERT INTO {FRAME_REJECTS} VALUES (?, ?, ?)",
                         [(r.line, _no_nul(r.raw), _no_nul(r.reason)) for r in parsed.rejects])
-    parsed.rows_read = parsed.rows_read or (len(rows) + len(parsed.rejects))
+    parsed.rows_read = parsed.rows_read or (count + len(parsed.rejects))
     parsed.rows, parsed.rejects = None, []
     parsed.rows_table, parsed.rejects_table = FRAME_ROWS, FRAME_REJECTS
     return parsed
@@ -328,6 +347,11 @@ def drop_frame(con) -> None:
     """Drop stage_frame's relations."""
     for table in (FRAME_ROWS, FRAME_REJECTS):
         con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def _text(value: object) -> str | None:
+    """A record's cell as text for DuckDB (NUL bytes written as \\x00)."""
+    return None if value is None else _no_nul(value if isinstance(value, str) else str(value))
 
 
 def _no_nul(text: str | None) -> str | None:

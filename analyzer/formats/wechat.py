@@ -188,7 +188,7 @@ def _decode_head(head: bytes) -> str | None:
 
 def stage(con, path: Path, *, owner: str | None = None) -> Parsed:
     """The protocol of analyzer.formats.base: `parse`, handed over as DuckDB relations."""
-    return stage_frame(con, parse(path, owner=owner), display_path(path))
+    return stage_frame(con, _read(path, owner), display_path(path))
 
 
 drop_staged = drop_frame
@@ -201,6 +201,14 @@ def parse(path: Path, *, owner: str | None = None) -> Parsed:
     FormatError (one line naming the file) when the file cannot be read or has no
     header row; rows with a wrong cell count become rejects.
     """
+    parsed = _read(path, owner)
+    parsed.rows = frame(parsed.rows)
+    return parsed
+
+
+def _read(path: Path, owner: str | None) -> Parsed:
+    """`parse`, its rows left as the records they were read into (stage hands them to
+    DuckDB without pandas)."""
     try:
         with open(path, "rb") as fh:
             head = fh.read(8)
@@ -414,7 +422,7 @@ def _build(
     return Parsed(
         format=fmt,
         owner=owner,
-        rows=frame(rows),
+        rows=rows,
         rejects=rejects,
         rows_read=len(rows) + len(rejects),
         owner_name=None,

@@ -35,6 +35,7 @@ from analyzer.ingest.stage import (
     BATCH_REJECTS,
     BATCH_ROWS,
     FileResult,
+    SkippedFile,
     add_to_batch,
     end_batch,
     load_batch,
@@ -47,7 +48,7 @@ from analyzer.ingest.walk import collect_files, display_name, looks_like_export
 from analyzer.pause import pause_point
 
 __all__ = [
-    "FORMAT_MODULES", "STAGED_MEMORY_LIMIT", "FileResult", "collect_files", "derive_movements", "detect", "display_name",
+    "FORMAT_MODULES", "STAGED_MEMORY_LIMIT", "FileResult", "SkippedFile", "collect_files", "derive_movements", "detect", "display_name",
     "file_digest", "format_module", "ingest_file", "ingest_paths", "looks_like_export", "resolve_accounts", "setting_bytes",
 ]
 
@@ -70,7 +71,7 @@ def ingest_paths(
     owner: str | None = None,
     on_file: Callable[..., None] | None = None,
     actor: str | None = None,
-) -> list[FileResult]:
+) -> list[FileResult | SkippedFile]:
     """Ingest files and folders, then derive the movements around them. `on_file(i, n,
     what, bytes_done, bytes_total, rows)` is called as work begins on file i of n (for a
     progress bar: the bytes of the files before it, of all, and the rows loaded so far);
@@ -85,7 +86,7 @@ def ingest_paths(
     before = [0]
     for size in sizes:
         before.append(before[-1] + size)
-    results: list[FileResult] = []
+    results: list[FileResult | SkippedFile] = []
 
     rows = [0, 0]  # results counted so far, their rows (kept up as results grow: not a sum per call)
 
@@ -154,7 +155,7 @@ def ingest_paths(
                 continue
             progress("reading")
             staged = _stage_small(con, path, name, format, owner, explicit, len(batch))
-            if isinstance(staged, FileResult):
+            if not isinstance(staged, StagedFile):
                 results.append(staged)
                 continue
             batch.append(staged)
@@ -184,7 +185,7 @@ def ingest_paths(
     return results
 
 
-def _layout(path: Path, name: str, head: bytes, format: str | None, explicit: bool) -> str | FileResult:
+def _layout(path: Path, name: str, head: bytes, format: str | None, explicit: bool) -> str | FileResult | SkippedFile:
     """The file's layout (`format`, else detected), or the FileResult of a file not to
     be read further: of no known layout (named, or found in a folder), or a sniff that
     crashed (a bug)."""
@@ -195,12 +196,12 @@ def _layout(path: Path, name: str, head: bytes, format: str | None, explicit: bo
     if fmt is None:
         if explicit:
             return FileResult(path, name, "unknown", message=f"{name}: no known layout (tried {LAYOUTS_TRIED})")
-        return FileResult(path, name, "unknown", message=f"{name}: skipped, no known layout")
+        return SkippedFile(path)
     return fmt
 
 
 def _stage_small(con, path: Path, name: str, format: str | None, owner: str | None, explicit: bool,
-                 file_no: int) -> StagedFile | FileResult:
+                 file_no: int) -> StagedFile | FileResult | SkippedFile:
     """Detect and stage a small file into the batch as file `file_no`; a FileResult
     when it is not to be loaded (unreadable, of no known layout). A file its layout
     refuses comes back as a StagedFile with the error, reported with the batch."""
@@ -210,7 +211,7 @@ def _stage_small(con, path: Path, name: str, format: str | None, owner: str | No
     except OSError as exc:
         return FileResult(path, name, "error", message=f"{name}: cannot read ({exc.strerror})")
     fmt = _layout(path, name, head, format, explicit)
-    if isinstance(fmt, FileResult):
+    if not isinstance(fmt, str):
         return fmt
     module = format_module(fmt)
     try:
@@ -234,7 +235,7 @@ def ingest_file(
     explicit: bool = True,
     on_stage: Callable[[str], None] | None = None,
     actor: str | None = None,
-) -> FileResult:
+) -> FileResult | SkippedFile:
     """Ingest one file's rows as sightings, whole or not at all, with its audit log
     entry (by `actor`, default the OS user). `on_stage(what)` hears each step begin.
     The movements are derived afterwards (derive_movements)."""
@@ -248,7 +249,7 @@ def ingest_file(
 
     # Detected first: a file of no known layout is not read further.
     fmt = _layout(path, name, head, format, explicit)
-    if isinstance(fmt, FileResult):
+    if not isinstance(fmt, str):
         return fmt
 
     # A file already ingested (same SHA-256) adds nothing. Only a stored source of the

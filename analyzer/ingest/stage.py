@@ -24,7 +24,7 @@ from analyzer.params import literal
 from analyzer.pause import pause_point
 
 
-@dataclass
+@dataclass(slots=True)  # a production has a hundred thousand of them, held to the end
 class FileResult:
     """What happened to one file."""
 
@@ -42,6 +42,29 @@ class FileResult:
     source_id: int | None = None
     message: str = ""
     bug: BaseException | None = None  # the exception of a crash (status "bug")
+
+
+class SkippedFile:
+    """A file found in a folder that no layout recognises (status "unknown"), read as a
+    FileResult is. Kept light: a production holds as many of them as exports (a
+    TenpayRegInfo.txt beside each TenpayTrades.txt), all held to the end of the ingest;
+    its name and message are worked out when shown (100 MB at 67k files otherwise)."""
+
+    __slots__ = ("path",)
+    status = "unknown"
+    format = owner = first_ts = last_ts = source_id = bug = None
+    rows_read = loaded = duplicate = rejected = 0
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    @property
+    def name(self) -> str:
+        return display_name(self.path)
+
+    @property
+    def message(self) -> str:
+        return f"{self.name}: skipped, no known layout"
 
 
 def load_file(con, path: Path, name: str, parsed: Parsed, digest: Callable[[], tuple[str, int]], actor: str | None,
