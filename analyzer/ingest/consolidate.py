@@ -70,7 +70,7 @@ _FIELDS = """sighting_id, source_id, line, txn_id, match_id, ts, payer, payee, p
              direction, kind, status, channel, memo, raw_type, raw_status, refund_ref"""
 
 _TEMP = ("c_s", "c_same", "c_r", "c_pairs", "c_lab", "c_node", "c_nodes", "c_cand", "c_merge", "c_keys",
-         "c_person", "c_pk", "c_mv", "c_fillrow", "c_primary", "c_single", "c_over", "c_pick", "c_cand_ids", "c_fill", "c_changed", "c_total", "c_refund", "c_links", "c_evidence", "c_old", "c_scope")
+         "c_person", "c_kid", "c_pkey", "c_pk", "c_mv", "c_fillrow", "c_primary", "c_single", "c_over", "c_pick", "c_cand_ids", "c_fill", "c_changed", "c_total", "c_refund", "c_links", "c_evidence", "c_old", "c_scope")
 
 
 # New files whose neighbourhood is more than this share of the case are derived with
@@ -550,19 +550,38 @@ def _keys(con) -> None:
     """c_keys: each sighting's parties as persons and as matching keys (c_person), with
     the fields of c_s that pairing and writing read, so that those joins have one table
     of numbers to join, not two."""
+    # The keys as numbers in the order of their texts (the same string, the same number;
+    # min() picks as it did on the texts): the pairing's hash tables over every sighting
+    # then hold two integers instead of two strings.
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE c_kid AS
+        SELECT v, row_number() OVER (ORDER BY v) AS kid
+        FROM (SELECT person_id AS v FROM c_person WHERE person_id IS NOT NULL UNION SELECT key FROM c_person WHERE key IS NOT NULL)
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE c_pkey AS
+        SELECT p.account, p.person_id, a.kid AS person_kid, b.kid AS key_kid
+        FROM c_person p LEFT JOIN c_kid a ON a.v = p.person_id LEFT JOIN c_kid b ON b.v = p.key
+        """
+    )
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE c_keys AS
         SELECT s.sid, s.source_id, s.line, s.ckey, s.rank, s.srank, s.has, s.ts, s.amount, s.direction, s.is_total,
                coalesce(p.person_id, pn.person_id) AS payer_person, coalesce(q.person_id, qn.person_id) AS payee_person,
-               coalesce(p.person_id, pn.person_id, p.key) AS payer_key, coalesce(q.person_id, qn.person_id, q.key) AS payee_key
+               coalesce(p.person_kid, pn.person_kid, p.key_kid) AS payer_key, coalesce(q.person_kid, qn.person_kid, q.key_kid) AS payee_key
         FROM c_s s
-        LEFT JOIN c_person p ON p.account = s.payer
-        LEFT JOIN c_person pn ON pn.account = s.payer_name
-        LEFT JOIN c_person q ON q.account = s.payee
-        LEFT JOIN c_person qn ON qn.account = s.payee_name
+        LEFT JOIN c_pkey p ON p.account = s.payer
+        LEFT JOIN c_pkey pn ON pn.account = s.payer_name
+        LEFT JOIN c_pkey q ON q.account = s.payee
+        LEFT JOIN c_pkey qn ON qn.account = s.payee_name
         """
     )
+    con.execute("DROP TABLE c_kid")
+    con.execute("DROP TABLE c_pkey")
 
 
 def _parties_amount_time(con) -> None:
