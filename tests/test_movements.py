@@ -590,3 +590,34 @@ def test_the_names_shown_beside_accounts_are_kept_whatever_the_path_and_filled_b
     con.close()
     assert rpa("status", "--case", case).exit_code == 0  # migrates
     assert query(case, names) == kept
+
+
+def test_alike_rows_pair_only_across_files_and_a_single_file_skips_the_pairing(tmp_path):
+    # Two payments alike in parties, amount and time, without ids: in one file they are
+    # two movements (a file never shows one movement twice, and the derivation of a case
+    # of one file skips the pairing); in two files, one movement seen twice; one of them
+    # seen again in a second file pairs with one of the two.
+    from tests.helpers import write_canonical
+
+    row = {"ts": "2026-03-01 10:00:00", "payer": "甲", "payee": "乙", "amount": "88.00", "kind": "transfer"}
+    later = {**row, "ts": "2026-03-01 10:00:30"}
+    cases = {
+        "one file": [[row, later]],
+        "two files": [[row], [later]],
+        "one file and one more sighting": [[row, later], [later]],
+    }
+    got = {}
+    for name, files in cases.items():
+        case = tmp_path / name.replace(" ", "_")
+        assert rpa("init", case).exit_code == 0
+        for i, rows in enumerate(files):
+            assert rpa("ingest", write_canonical(tmp_path / f"{case.name}_{i}.csv", rows), "--case", case).exit_code == 0
+        got[name] = (
+            query(case, "SELECT count(*), sum(amount) FROM transactions")[0],
+            sorted(r[0] for r in query(case, "SELECT matched_on FROM sighting_movements")),
+        )
+    assert got == {
+        "one file": ((2, Decimal("176.00")), ["first", "first"]),
+        "two files": ((1, Decimal("88.00")), ["first", "parties+amount+time"]),
+        "one file and one more sighting": ((2, Decimal("176.00")), ["first", "first", "parties+amount+time"]),
+    }

@@ -185,13 +185,17 @@ def _drop_temp(con) -> None:
 
 def _derive(con, *, scoped: bool) -> None:
     _sightings(con, scoped)
+    # Sightings pair only across files: with one file in view (a first file, a single
+    # big canonical file) there is nothing to pair, and the pairing's joins are skipped
+    # (at 1M rows: 1.6 s of statements, 11.7 → 10.8 s for the whole ingest).
+    one_file = con.execute("SELECT coalesce(min(source_id) = max(source_id), true) FROM c_s").fetchall()[0][0]
     _same_rows(con)
-    _shared_ids(con)
+    _shared_ids(con, one_file)
     _alias_links(con, scoped)
     if not scoped:  # scoped: c_person was made before the scope, with the same alias links
         _person(con)
     _keys(con)
-    _parties_amount_time(con)
+    _parties_amount_time(con, one_file)
     _packets(con)
     _write(con, scoped)
     pause_point("derive.half_written")  # movements written, refunds not yet linked
@@ -348,9 +352,13 @@ def _same_rows(con) -> None:
     con.execute("DELETE FROM c_same WHERE sid = rep")
 
 
-def _shared_ids(con) -> None:
+def _shared_ids(con, one_file: bool = False) -> None:
     """Step 2: pairs of sightings in different files that share an id, one to one per
-    pair of files, and the groups (components) they form."""
+    pair of files, and the groups (components) they form (none when `one_file`)."""
+    if one_file:
+        con.execute("CREATE OR REPLACE TEMP TABLE c_pairs (a BIGINT, b BIGINT)")
+        _components(con, "c_pairs")
+        return
     compatible = """
         (a.payer_base IS NULL OR b.payer_base IS NULL OR a.payer_base = b.payer_base)
         AND (a.payee_base IS NULL OR b.payee_base IS NULL OR a.payee_base = b.payee_base)"""
@@ -585,9 +593,10 @@ def _keys(con) -> None:
     con.execute("DROP TABLE c_pkey")
 
 
-def _parties_amount_time(con) -> None:
+def _parties_amount_time(con, one_file: bool = False) -> None:
     """Step 4: nodes (a sighting with its same-row repeats and shared-id partners) that
-    are one movement seen in different files, by parties, amount and time."""
+    are one movement seen in different files, by parties, amount and time (none when
+    `one_file`)."""
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE c_node AS
@@ -597,6 +606,8 @@ def _parties_amount_time(con) -> None:
         LEFT JOIN c_lab l ON l.n = coalesce(r.rep, s.sid)
         """
     )
+    if one_file:
+        return
     _node_table(con, "true")
     # Round 1 over every node finds the candidates; later rounds only look at nodes that
     # had one (merging moves a node's time by at most MATCH_SECONDS).
